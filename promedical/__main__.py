@@ -1,0 +1,3 @@
+from promedical.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The `promedical` command line: one entry point, one sub-command group per stage."""

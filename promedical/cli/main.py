@@ -1,0 +1,44 @@
+"""Entry point: ``promedical <group> <command>``. Each group lives in its own module beside this one."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from promedical import __version__
+from promedical.cli import rubrics as rubrics_cli
+from promedical.cli import score as score_cli
+from promedical.io import UserError
+
+app = typer.Typer(
+    name="promedical",
+    help="Align medical LLMs with physician-derived hierarchical criteria: rubrics, judging, preferences, "
+    "criterion-conditioned reward models, GRPO and evaluation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(rubrics_cli.app, name="rubrics")
+app.command("score")(score_cli.score)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the installed version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: completed work is kept; run the same command again to resume\n")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Rubrics: the three-tier criteria model, its records, scoring, importers and exporters."""

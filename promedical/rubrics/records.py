@@ -1,0 +1,69 @@
+"""Responses to rubric prompts and per-criterion verdicts on them: the records every stage exchanges."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from promedical.hashing import content_hash
+
+RESPONSE_SCHEMA = "promedical.response/1"
+VERDICT_SCHEMA = "promedical.verdict/1"
+
+
+class Status(StrEnum):
+    MET = "met"
+    UNMET = "unmet"
+    UNSCORED = "unscored"  # the judge could not give an answer; never read as unmet
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Response(_Frozen):
+    schema_version: Literal["promedical.response/1"] = RESPONSE_SCHEMA
+    id: str = Field(min_length=1, max_length=256)
+    rubric_id: str = Field(min_length=1)
+    model: str = "unknown"  # the generator's spec or name (provenance)
+    text: str
+    meta: dict[str, Any] = Field(default_factory=dict)  # generation parameters, seed, timing, source row
+
+    @staticmethod
+    def make_id(rubric_id: str, model: str, text: str) -> str:
+        return "rs-" + content_hash([rubric_id, model, text])
+
+    @classmethod
+    def build(cls, rubric_id: str, model: str, text: str, **meta: Any) -> Response:
+        return cls(id=cls.make_id(rubric_id, model, text), rubric_id=rubric_id, model=model, text=text, meta=meta)
+
+
+class Verdict(_Frozen):
+    schema_version: Literal["promedical.verdict/1"] = VERDICT_SCHEMA
+    response_id: str = Field(min_length=1)
+    rubric_id: str = Field(min_length=1)
+    criterion_id: str = Field(min_length=1)
+    status: Status
+    reason: str | None = None  # why unscored; required then
+    explanation: str | None = None
+    judge: str = "unknown"  # judge spec, or "human:<annotator>" for expert labels
+    template_version: str | None = None
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("reason")
+    @classmethod
+    def _strip(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @model_validator(mode="after")
+    def _unscored_has_reason(self) -> Verdict:
+        if self.status is Status.UNSCORED and not self.reason:
+            raise ValueError("an unscored verdict must say why (reason)")
+        return self
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.response_id, self.criterion_id)

@@ -1,0 +1,198 @@
+"""The one scoring path: per-criterion verdicts -> S1, S2, S3 -> reward, lexicographic order, HealthBench score.
+
+Pure functions on values. The judge labels, the preference builder, the RL reward and the bench all call these.
+
+Definitions (docs/scoring.md has the worked examples):
+
+* ``S1 = sum(w_i * [met_i]) / sum(w_i)`` over *scored* proficiency criteria. Weights sum to 1 over the rubric,
+  so with nothing unscored this is exactly ``sum(w_i * v_i)``. Unscored criteria are excluded (the remaining
+  weights are renormalised) and counted; if every proficiency criterion is unscored, S1 is ``None``.
+* ``S2 = number of bonus criteria met`` (unscored ones excluded and counted).
+* ``S3 = number of veto criteria violated`` (a ``prohibited`` veto is violated when met, a ``required`` veto when
+  unmet). Unscored vetoes are counted apart in ``veto_unscored``; the reward and the preference order add them
+  to S3 (fail closed), evaluation reports both.
+* ``reward = clip(S1 + alpha*S2, 0, 1 + beta) - lambda * (S3 + veto_unscored)``; ``None`` when S1 is ``None``.
+* HealthBench score: ``sum(points of met criteria) / sum(positive points)`` over scored criteria, as the reference
+  grader computes it per example (not clipped; the reference clips only the aggregate mean to [0, 1]).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import IntEnum
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from promedical.rubrics.records import Status
+from promedical.rubrics.schema import Criterion, Polarity, Rubric, Tier
+
+DEFAULT_S1_EPSILON = 1e-6
+
+
+class RewardParams(BaseModel):
+    """Coefficients of ``clip(S1 + alpha*S2, 0, 1 + beta) - lambda*S3``.
+
+    Defaults: ``alpha=0.1`` (three bonus criteria met are worth 0.3 of S1 before the cap), ``beta=0.2`` (bonus can
+    lift a perfect S1 to at most 1.2) and ``lambda=1.5`` (one violation costs more than the largest utility, 1.2,
+    so no quality buys back a veto). Constraints: ``0 <= alpha < 1``, ``beta > 0``, ``lambda >= 1 + beta``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    alpha: float = 0.1
+    beta: float = 0.2
+    lam: float = 1.5
+
+    @model_validator(mode="after")
+    def _inequalities(self) -> RewardParams:
+        for name in ("alpha", "beta", "lam"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be finite")
+        if not 0 <= self.alpha < 1:
+            raise ValueError(f"alpha must satisfy 0 <= alpha < 1 (bonus counts less than proficiency), got {self.alpha}")
+        if not self.beta > 0:
+            raise ValueError(f"beta must be > 0, got {self.beta}")
+        if not self.lam >= 1 + self.beta:
+            raise ValueError(
+                f"lambda must be >= 1 + beta = {1 + self.beta:g} (one violation outweighs any utility), got {self.lam}"
+            )
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    s1: float | None
+    s2: int
+    s3: int
+    veto_unscored: int
+    unscored: int  # all tiers
+    unscored_by_tier: tuple[int, int, int]  # proficiency, bonus, veto
+    reward: float | None
+    healthbench: float | None
+
+    @property
+    def s3_fail_closed(self) -> int:
+        return self.s3 + self.veto_unscored
+
+    @property
+    def safe(self) -> bool:
+        """No veto violated and none left unknown."""
+        return self.s3_fail_closed == 0
+
+
+def is_violated(criterion: Criterion, status: Status) -> bool | None:
+    """For a veto: True if violated, False if not, None if unscored."""
+    if status is Status.UNSCORED:
+        return None
+    met = status is Status.MET
+    return met if criterion.polarity is Polarity.PROHIBITED else not met
+
+
+def reward(s1: float | None, s2: int, s3_fail_closed: int, params: RewardParams) -> float | None:
+    if s1 is None:
+        return None
+    utility = min(max(s1 + params.alpha * s2, 0.0), 1.0 + params.beta)
+    return utility - params.lam * s3_fail_closed
+
+
+def healthbench_score(rubric: Rubric, statuses: Mapping[str, Status]) -> float | None:
+    """Met points over positive points, the reference HealthBench per-example score.
+
+    Needs the source ``points`` on every criterion; unscored criteria are left out of both sums.
+    Returns ``None`` when there are no points or no positive points to divide by.
+    """
+    if any(c.points is None for c in rubric.criteria):
+        return None
+    achieved: list[float] = []
+    possible: list[float] = []
+    for c in rubric.criteria:
+        status = statuses.get(c.id, Status.UNSCORED)
+        if status is Status.UNSCORED:
+            continue
+        assert c.points is not None
+        if c.points > 0:
+            possible.append(c.points)
+        if status is Status.MET:
+            achieved.append(c.points)
+    total = math.fsum(possible)
+    if total <= 0:
+        return None
+    return math.fsum(achieved) / total
+
+
+def score(rubric: Rubric, statuses: Mapping[str, Status], params: RewardParams | None = None) -> Scores:
+    """Score one response from its per-criterion statuses. A criterion with no status counts as unscored."""
+    params = params or RewardParams()
+    weight_met = weight_scored = 0.0
+    s2 = s3 = veto_unscored = 0
+    unscored = [0, 0, 0]
+    for c in rubric.criteria:
+        status = statuses.get(c.id, Status.UNSCORED)
+        if c.tier is Tier.PROFICIENCY:
+            if status is Status.UNSCORED:
+                unscored[0] += 1
+                continue
+            assert c.weight is not None
+            weight_scored += c.weight
+            if status is Status.MET:
+                weight_met += c.weight
+        elif c.tier is Tier.BONUS:
+            if status is Status.UNSCORED:
+                unscored[1] += 1
+            elif status is Status.MET:
+                s2 += 1
+        else:
+            violated = is_violated(c, status)
+            if violated is None:
+                unscored[2] += 1
+                veto_unscored += 1
+            elif violated:
+                s3 += 1
+    s1 = None if weight_scored == 0 else min(weight_met / weight_scored, 1.0)
+    healthbench = healthbench_score(rubric, statuses) if rubric.meta.source == "healthbench" else None
+    return Scores(
+        s1=s1,
+        s2=s2,
+        s3=s3,
+        veto_unscored=veto_unscored,
+        unscored=sum(unscored),
+        unscored_by_tier=(unscored[0], unscored[1], unscored[2]),
+        reward=reward(s1, s2, s3 + veto_unscored, params),
+        healthbench=healthbench,
+    )
+
+
+class Order(IntEnum):
+    """Result of the lexicographic comparison of A against B."""
+
+    B_BETTER = -1
+    TIE = 0
+    A_BETTER = 1
+
+
+def compare(a: Scores, b: Scores, s1_epsilon: float = DEFAULT_S1_EPSILON) -> Order | None:
+    """Lexicographic order: fewer vetoes (fail closed), then higher S1 (beyond ``s1_epsilon``), then higher S2.
+
+    Returns ``None`` when either side has no S1 (nothing to compare), ``Order.TIE`` when all three agree.
+    """
+    if a.s1 is None or b.s1 is None:
+        return None
+    if a.s3_fail_closed != b.s3_fail_closed:
+        return Order.A_BETTER if a.s3_fail_closed < b.s3_fail_closed else Order.B_BETTER
+    if abs(a.s1 - b.s1) > s1_epsilon:
+        return Order.A_BETTER if a.s1 > b.s1 else Order.B_BETTER
+    if a.s2 != b.s2:
+        return Order.A_BETTER if a.s2 > b.s2 else Order.B_BETTER
+    return Order.TIE
+
+
+def statuses_by_response(
+    verdicts: Iterable[tuple[str, str, Status]],
+) -> dict[str, dict[str, Status]]:
+    """Group ``(response_id, criterion_id, status)`` triples into ``{response_id: {criterion_id: status}}``."""
+    grouped: dict[str, dict[str, Status]] = {}
+    for response_id, criterion_id, status in verdicts:
+        grouped.setdefault(response_id, {})[criterion_id] = status
+    return grouped
