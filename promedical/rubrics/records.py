@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from promedical.hashing import content_hash
 
-RESPONSE_SCHEMA = "promedical.response/1"
-VERDICT_SCHEMA = "promedical.verdict/1"
+RESPONSE_SCHEMA: Literal["promedical.response/1"] = "promedical.response/1"
+VERDICT_SCHEMA: Literal["promedical.verdict/1"] = "promedical.verdict/1"
 
 
 class Status(StrEnum):
@@ -67,3 +67,47 @@ class Verdict(_Frozen):
     @property
     def key(self) -> tuple[str, str]:
         return (self.response_id, self.criterion_id)
+
+
+PAIR_SCHEMA: Literal["promedical.pair/1"] = "promedical.pair/1"
+CRITERION_PAIR_SCHEMA: Literal["promedical.criterion_pair/1"] = "promedical.criterion_pair/1"
+
+
+class PreferencePair(_Frozen):
+    """Two responses to one rubric, ordered lexicographically (fewer vetoes, then S1, then S2)."""
+
+    schema_version: Literal["promedical.pair/1"] = PAIR_SCHEMA
+    id: str
+    rubric_id: str
+    prompt: list[dict[str, str]]  # chat messages
+    chosen_id: str
+    rejected_id: str
+    chosen: str
+    rejected: str
+    decided_by: Literal["s3", "s1", "s2"]  # the first key of the lexicographic order that separated them
+    margins: dict[str, float]  # {"s3": rejected-chosen, "s1": chosen-rejected, "s2": chosen-rejected}
+    meta: dict[str, Any] = Field(default_factory=dict)  # judge, models, rule, epsilon
+
+
+class CriterionPair(_Frozen):
+    """One row of a criterion-expanded pair: the preference on a single injected criterion.
+
+    ``chosen`` is the response that better satisfies this criterion alone (met over unmet for a ``required``
+    criterion; not-violating over violating for a ``prohibited`` veto), which may differ from the pair's overall
+    order. Criteria on which both responses agree, or that either leaves unscored, give no row.
+    """
+
+    schema_version: Literal["promedical.criterion_pair/1"] = CRITERION_PAIR_SCHEMA
+    id: str
+    pair_id: str
+    rubric_id: str
+    criterion_id: str
+    tier: Literal["proficiency", "bonus", "veto"]
+    criterion: str  # the criterion text injected into the reward model input
+    polarity: Literal["required", "prohibited"]
+    prompt: list[dict[str, str]]
+    chosen: str
+    rejected: str
+    chosen_id: str
+    rejected_id: str
+    meta: dict[str, Any] = Field(default_factory=dict)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from promedical.hashing import content_hash
 
-RUBRIC_SCHEMA = "promedical.rubric/1"
+RUBRIC_SCHEMA: Literal["promedical.rubric/1"] = "promedical.rubric/1"
 WEIGHT_TOLERANCE = 1e-6
 
 
@@ -180,7 +180,9 @@ class Rubric(_Frozen):
         raise KeyError(criterion_id)
 
 
-def rubric_content_id(prompt: list[Message] | tuple[Message, ...], criteria: list[Criterion] | tuple[Criterion, ...]) -> str:
+def rubric_content_id(
+    prompt: list[Message] | tuple[Message, ...], criteria: list[Criterion] | tuple[Criterion, ...]
+) -> str:
     """Content-hash id for a rubric: the same prompt and criteria always give the same id."""
     payload = {
         "prompt": [m.model_dump(mode="json") for m in prompt],

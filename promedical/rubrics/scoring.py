@@ -51,7 +51,7 @@ class RewardParams(BaseModel):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be finite")
         if not 0 <= self.alpha < 1:
-            raise ValueError(f"alpha must satisfy 0 <= alpha < 1 (bonus counts less than proficiency), got {self.alpha}")
+            raise ValueError(f"alpha must satisfy 0 <= alpha < 1 (bonus counts less than S1), got {self.alpha}")
         if not self.beta > 0:
             raise ValueError(f"beta must be > 0, got {self.beta}")
         if not self.lam >= 1 + self.beta:
