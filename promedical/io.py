@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
 
@@ -44,8 +45,14 @@ def _one_line(text: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
+def safe_token(text: str, limit: int = 80) -> str:
+    """An id or field name as one unambiguous token: no ':' or white space (percent-escaped), never empty."""
+    token = quote(text[:limit], safe="._-@/+[]()<>'\"*,=~!$&")
+    return token or "''"
+
+
 def _loc(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "-"
+    return ".".join(safe_token(str(part)) for part in loc) or "-"
 
 
 def pydantic_problems(path: str, line: int, record_id: str, error: ValidationError) -> list[Problem]:
@@ -62,7 +69,7 @@ def _record_id(raw: Any, id_field: str) -> str:
     if isinstance(raw, dict):
         value = raw.get(id_field)
         if isinstance(value, str) and value.strip():
-            return _one_line(value, 80)
+            return safe_token(value)
     return "-"
 
 
@@ -131,18 +138,17 @@ def load_rubrics(paths: Iterable[str | Path]) -> tuple[list[Rubric], list[Proble
     first_seen: dict[tuple[str, int], str] = {}
     for path in paths:
         records, file_problems = load_models(path, Rubric)
-        problems.extend(file_problems)
         for number, rubric in records:
             key = (rubric.id, rubric.version)
             if key in first_seen:
-                problems.append(
-                    Problem(str(path), number, rubric.id, "id", f"duplicate rubric id (version {rubric.version}), "
-                            f"first at {first_seen[key]}")
+                file_problems.append(
+                    Problem(str(path), number, safe_token(rubric.id), "id",
+                            f"duplicate rubric id (version {rubric.version}), first at {first_seen[key]}")
                 )
                 continue
             first_seen[key] = f"{path}:{number}"
             rubrics.append(rubric)
-    problems.sort(key=lambda p: (p.path, p.line))
+        problems.extend(sorted(file_problems, key=lambda p: p.line))
     return rubrics, problems
 
 
