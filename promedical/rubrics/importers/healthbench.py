@@ -100,15 +100,15 @@ def _items(row: dict[str, Any]) -> list[_Item]:
         where = f"rubrics.{index}"
         if not isinstance(entry, dict):
             raise FieldError(where, f"expected an object, got {type(entry).__name__}")
-        text = get_str(entry, "criterion", required=True)
+        try:
+            text = get_str(entry, "criterion")
+            tags = get_str_list(entry, "tags", required=False) or []
+        except FieldError as exc:
+            raise FieldError(f"{where}.{exc.field}", exc.message) from None
         assert text is not None
         if "points" not in entry:
             raise FieldError(f"{where}.points", "missing")
         points = as_number(entry["points"], f"{where}.points")
-        try:
-            tags = get_str_list(entry, "tags", required=False) or []
-        except FieldError as exc:
-            raise FieldError(f"{where}.{exc.field}", exc.message) from None
         items.append(_Item(index, text, points, tuple(tags)))
     return items
 

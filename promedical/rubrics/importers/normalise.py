@@ -89,8 +89,12 @@ def strip_decoration(text: str) -> str:
 
 
 def normalise_statement(text: str) -> str:
-    """Whitespace, bullets, stray quotes and separators cleaned; the wording itself is never changed."""
-    return strip_decoration(normalise_whitespace(text))
+    """Whitespace, bullets, stray quotes and separators cleaned; the wording itself is never changed.
+
+    A statement with no letter or digit at all (a lone bullet, a pair of quotes) comes back empty.
+    """
+    text = strip_decoration(normalise_whitespace(text))
+    return text if any(ch.isalnum() for ch in text) else ""
 
 
 def _token_before(text: str, index: int) -> str:
