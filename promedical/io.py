@@ -65,6 +65,14 @@ def pydantic_problems(path: str, line: int, record_id: str, error: ValidationErr
     return problems
 
 
+def error_text(error: ValidationError) -> str:
+    """The first validation message of ``error`` on one line, without pydantic's prefixes and links."""
+    item = error.errors(include_url=False)[0]
+    message = str(item["msg"]).removeprefix("Value error, ")
+    where = _loc(tuple(item["loc"]))
+    return _one_line(message if where == "-" else f"{where}: {message}")
+
+
 def _record_id(raw: Any, id_field: str) -> str:
     if isinstance(raw, dict):
         value = raw.get(id_field)

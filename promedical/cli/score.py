@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
 from promedical.cli.common import JSON_HELP, emit_json, fail
-from promedical.io import read_responses, read_rubrics, read_verdicts, write_jsonl
+from promedical.io import error_text, read_responses, read_rubrics, read_verdicts, write_jsonl
 from promedical.rubrics.aggregate import score_responses
 from promedical.rubrics.scoring import RewardParams
 
@@ -25,8 +26,8 @@ def score(
     """Score responses from per-criterion verdicts: S1, S2, S3, unscored, reward and the HealthBench score."""
     try:
         params = RewardParams(alpha=alpha, beta=beta, lam=lam)
-    except ValueError as exc:
-        fail(f"reward parameters: {str(exc).splitlines()[-1].removeprefix('  Value error, ')}")
+    except ValidationError as exc:
+        fail(f"reward parameters: {error_text(exc)}")
     result = score_responses(read_rubrics(rubrics), read_responses(responses), read_verdicts(verdicts), params,
                              responses_path=str(responses), verdicts_path=str(verdicts))
     write_jsonl(out, result.rows)
