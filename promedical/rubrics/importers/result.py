@@ -90,6 +90,7 @@ def iter_rows(path: str | Path, result: ImportResult) -> Iterator[tuple[int, dic
     for number, value, problem in iter_jsonl(path):
         if problem is not None:
             result.problems.append(problem)
+            result.rows += number > 0  # line 0: the file itself could not be opened
             continue
         result.rows += 1
         if not isinstance(value, dict):
