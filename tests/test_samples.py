@@ -190,3 +190,15 @@ def test_cli_scores_the_sample_set(tmp_path: Path, responses: list[Response], sc
     assert [row["response_id"] for row in rows] == [x.id for x in responses]
     for row in rows:
         assert row["s3"] == scored[row["response_id"]].s3
+
+
+def test_readme_counts_match_the_files(
+    rubrics: list[Rubric], responses: list[Response], verdicts: list[Verdict]
+) -> None:
+    readme = (samples.SAMPLES_DIR / "README.md").read_text(encoding="utf-8")
+    n_criteria = sum(len(r.criteria) for r in rubrics)
+    assert f"{len(rubrics)} rubrics ({n_criteria} criteria)" in readme
+    assert f"{len(responses)} responses" in readme
+    assert f"{len(verdicts)} verdicts" in readme
+    unscored = sum(v.status is Status.UNSCORED for v in verdicts)
+    assert f"{['Zero', 'One', 'Two', 'Three', 'Four', 'Five'][unscored]} verdicts are deliberately `unscored`" in readme
