@@ -1,0 +1,203 @@
+"""``promedical review ...``: run the expert review web app and manage its database from the shell."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from promedical.cli.common import JSON_HELP, emit_json
+from promedical.io import UserError, read_responses, read_rubrics, read_verdicts
+
+if TYPE_CHECKING:
+    from promedical.review.store import Database
+
+app = typer.Typer(help="Expert review app: rubric review rounds, double-blind adjudication, agreement.",
+                  no_args_is_help=True)
+
+DB_HELP = "Database URL (sqlite:///path or postgresql+psycopg://...) or a SQLite file path."
+DEFAULT_DB = "promedical-review.sqlite"
+
+
+def _url(db: str | None) -> str:
+    value = db or os.environ.get("PROMEDICAL_REVIEW_DB") or DEFAULT_DB
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).resolve()}"
+
+
+def _database(db: str | None) -> Database:
+    from promedical.review import migrate
+    from promedical.review.store import Database
+
+    database = Database(_url(db))
+    migrate.upgrade(database.engine)
+    return database
+
+
+def _user_error(exc: Exception) -> UserError:
+    return UserError(getattr(exc, "message", str(exc)))
+
+
+@app.command("migrate")
+def migrate_cmd(db: str = typer.Option(None, "--db", help=DB_HELP),
+                json_out: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Create or upgrade the review database schema to the latest revision."""
+    from promedical.review import migrate
+    from promedical.review.store import make_engine
+
+    engine = make_engine(_url(db))
+    before = migrate.current(engine)
+    after = migrate.upgrade(engine)
+    engine.dispose()
+    if json_out:
+        emit_json({"from": before, "to": after})
+    else:
+        typer.echo(f"schema at {after} (was {before})")
+
+
+@app.command("serve")
+def serve(
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8765, help="TCP port."),
+    secure_cookies: bool = typer.Option(False, help="Mark cookies Secure (behind HTTPS)."),
+) -> None:
+    """Serve the review app (migrates the database first)."""
+    import uvicorn
+
+    from promedical.review.app import create_app
+
+    uvicorn.run(create_app(_url(db), secure_cookies=secure_cookies), host=host, port=port, log_level="warning")
+
+
+@app.command("create-user")
+def create_user(
+    username: str = typer.Argument(..., help="Login name."),
+    role: str = typer.Option("reviewer", help="admin or reviewer."),
+    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,
+                                 envvar="PROMEDICAL_REVIEW_PASSWORD", help="Password (prompted if not given)."),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Create an account."""
+    from promedical.review import auth
+
+    database = _database(db)
+    with database.write() as session:
+        auth.create_user(session, username, password, role)
+    database.dispose()
+    emit_json({"username": username, "role": role}) if json_out else typer.echo(f"created {role} {username}")
+
+
+@app.command("import")
+def import_cmd(
+    project: str = typer.Option(..., help="Project name (created if missing)."),
+    rubrics: list[Path] = typer.Option([], help="Rubric JSONL file(s)."),
+    responses: Path = typer.Option(None, help="Response JSONL file."),
+    verdicts: Path = typer.Option(None, help="Judge verdict JSONL file (for reviewer-vs-judge agreement)."),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Import rubrics, responses and judge verdicts into a project (idempotent: present records are skipped)."""
+    from promedical.review import projects
+    from promedical.review.errors import ReviewError
+
+    loaded_rubrics = read_rubrics(rubrics) if rubrics else []
+    loaded_responses = read_responses(responses) if responses else []
+    loaded_verdicts = read_verdicts(verdicts) if verdicts else []
+    database = _database(db)
+    try:
+        with database.write() as session:
+            try:
+                target = projects.project_by_name(session, project)
+            except ReviewError:
+                target = projects.create_project(session, project)
+            counts = {
+                "rubrics": projects.import_rubrics(session, target, loaded_rubrics),
+                "responses": projects.import_responses(session, target, loaded_responses),
+                "verdicts": projects.import_verdicts(session, target, loaded_verdicts),
+            }
+    except ReviewError as exc:
+        raise _user_error(exc) from None
+    finally:
+        database.dispose()
+    emit_json({"project": project, **counts}) if json_out else typer.echo(f"imported into {project}: {counts}")
+
+
+@app.command("round")
+def round_cmd(
+    project: str = typer.Option(..., help="Project name."),
+    batch: int = typer.Option(500, help="Rubrics per round (0 = all remaining)."),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Open the next rubric review round with up to BATCH rubrics not yet reviewed."""
+    from promedical.review import projects
+    from promedical.review.errors import ReviewError
+
+    database = _database(db)
+    try:
+        with database.write() as session:
+            opened = projects.open_round(session, projects.project_by_name(session, project), batch or None)
+            if opened is None:
+                raise UserError(f"project {project}: every rubric is already in a round")
+            number = opened.number
+    except ReviewError as exc:
+        raise _user_error(exc) from None
+    finally:
+        database.dispose()
+    emit_json({"project": project, "round": number}) if json_out else typer.echo(f"opened round {number}")
+
+
+@app.command("assign")
+def assign_cmd(
+    project: str = typer.Option(..., help="Project name."),
+    kind: str = typer.Option(..., help="rubric, pointwise or pairwise."),
+    reviewers: str = typer.Option(..., help="Comma-separated reviewer usernames."),
+    overlap: int = typer.Option(2, help="Reviewers per item."),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Create adjudication tasks (for pointwise/pairwise) and assign every task to OVERLAP reviewers."""
+    from promedical.review import projects
+    from promedical.review.errors import ReviewError
+
+    names = [n.strip() for n in reviewers.split(",") if n.strip()]
+    database = _database(db)
+    try:
+        with database.write() as session:
+            target = projects.project_by_name(session, project)
+            tasks = projects.create_adjudication_tasks(session, target, kind) if kind != "rubric" else 0
+            added = projects.assign(session, target, kind, projects.reviewers_named(session, names), overlap)
+    except ReviewError as exc:
+        raise _user_error(exc) from None
+    finally:
+        database.dispose()
+    summary = {"project": project, "kind": kind, "tasks_created": tasks, "assignments_created": added}
+    emit_json(summary) if json_out else typer.echo(f"{added} assignments ({tasks} new tasks)")
+
+
+@app.command("export")
+def export_cmd(
+    project: str = typer.Option(..., help="Project name."),
+    out: Path = typer.Option(..., help="Output directory."),
+    n_boot: int = typer.Option(1000, help="Bootstrap resamples for agreement intervals."),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Export decisions, kept rubrics, round pass rates, expert labels and agreement as JSONL files."""
+    from promedical.review import export, projects
+    from promedical.review.errors import ReviewError
+
+    database = _database(db)
+    try:
+        with database.read() as session:
+            counts = export.export_project(session, projects.project_by_name(session, project), out, n_boot=n_boot)
+    except ReviewError as exc:
+        raise _user_error(exc) from None
+    finally:
+        database.dispose()
+    emit_json({"project": project, "out": str(out), **counts}) if json_out else typer.echo(f"wrote {counts} to {out}")

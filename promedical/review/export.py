@@ -1,0 +1,266 @@
+"""Results out of the review database: rubric decisions, round pass rates, adjudication labels, agreement.
+
+The rubric-decision export is what the data pipeline reads back (see docs/formats.md, "Review decisions"):
+one ``promedical.review-decision/1`` record per reviewed rubric, the kept rubrics as plain ``Rubric`` records, and
+one ``promedical.review-round/1`` summary per round. Pointwise expert labels are exported as ``Verdict`` records
+(judge ``human:<reviewer>``), pairwise ones as ``promedical.review-pairwise/1`` records in canonical a/b terms.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from promedical import __version__
+from promedical.io import write_json, write_jsonl
+from promedical.review.agreement import PAIR_VALUES, POINT_VALUES, AgreementRow, Rating, agreement
+from promedical.review.answers import rubric_at
+from promedical.review.rounds import pass_rate, settle
+from promedical.review.store import (
+    Assignment,
+    JudgeVerdict,
+    Label,
+    Project,
+    ResponseRow,
+    ReviewRound,
+    RubricDecision,
+    RubricItem,
+    RubricRevision,
+    Submission,
+    Task,
+    User,
+)
+from promedical.rubrics.records import Status, Verdict
+from promedical.rubrics.schema import Rubric, Tier
+from promedical.rubrics.scoring import Order, compare, score
+
+DECISION_SCHEMA: Literal["promedical.review-decision/1"] = "promedical.review-decision/1"
+ROUND_SCHEMA: Literal["promedical.review-round/1"] = "promedical.review-round/1"
+PAIRWISE_SCHEMA = "promedical.review-pairwise/1"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ReviewerDecision(_Record):
+    reviewer: str
+    decision: Literal["accept", "edit", "reject"]
+    critique: str | None
+    revision: int
+    at: str
+
+
+class RevisionRecord(_Record):
+    revision: int
+    author: str
+    reason: str | None
+    changes: list[dict[str, Any]]
+    at: str
+
+
+class ReviewDecisionRecord(_Record):
+    schema_version: Literal["promedical.review-decision/1"] = DECISION_SCHEMA
+    project: str
+    review_round: int
+    rubric_id: str
+    rubric_version: int
+    decision: Literal["accept", "edit", "reject"]
+    critiques: list[str]
+    rubric: Rubric | None  # accept: the original; edit: the edited version; reject: null
+    decisions: list[ReviewerDecision]
+    edits: list[RevisionRecord]
+
+
+class RoundSummary(_Record):
+    schema_version: Literal["promedical.review-round/1"] = ROUND_SCHEMA
+    project: str
+    review_round: int
+    rubrics: int
+    decided: int
+    accepted: int
+    edited: int
+    rejected: int
+    pass_rate: float | None
+    usable_rate: float | None
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.replace(microsecond=0).isoformat() + "Z"
+
+
+def _latest_per_assignment(session: Session, project: Project, kind: str) -> list[tuple[Task, Assignment, str, int]]:
+    """(task, assignment, reviewer, latest submission id) for every answered assignment of ``kind``."""
+    rows = session.execute(
+        select(Task, Assignment, User.username, Submission.id)
+        .join(Assignment, Assignment.task_id == Task.id)
+        .join(User, User.id == Assignment.reviewer_id)
+        .join(Submission, Submission.assignment_id == Assignment.id)
+        .where(Task.project_id == project.id, Task.kind == kind)
+        .order_by(Submission.id)
+    ).all()
+    latest: dict[int, tuple[Task, Assignment, str, int]] = {}
+    for task, assignment, username, submission_id in rows:
+        latest[assignment.id] = (task, assignment, username, submission_id)
+    return list(latest.values())
+
+
+def decision_records(session: Session, project: Project) -> list[ReviewDecisionRecord]:
+    records = []
+    per_item: dict[int, list[ReviewerDecision]] = defaultdict(list)
+    for task, _assignment, username, submission_id in _latest_per_assignment(session, project, "rubric"):
+        row = session.scalar(select(RubricDecision).where(RubricDecision.submission_id == submission_id))
+        submission = session.get(Submission, submission_id)
+        if row is None or submission is None:
+            continue
+        per_item[task.item_id].append(ReviewerDecision(reviewer=username, decision=row.decision,
+                                                       critique=row.critique, revision=row.revision,
+                                                       at=_iso(submission.created_at)))
+    items = session.execute(
+        select(RubricItem, ReviewRound.number)
+        .join(ReviewRound, ReviewRound.id == RubricItem.round_id)
+        .where(RubricItem.project_id == project.id)
+        .order_by(RubricItem.id)
+    ).all()
+    for item, round_number in items:
+        decisions = per_item.get(item.id, [])
+        outcome = settle((d.decision for d in decisions), edited=item.revision > 0)
+        if outcome is None:
+            continue
+        edits = [
+            RevisionRecord(revision=rev.number, author=author or "-", reason=rev.reason,
+                           changes=json.loads(rev.changes_json), at=_iso(rev.created_at))
+            for rev, author in session.execute(
+                select(RubricRevision, User.username)
+                .outerjoin(User, User.id == RubricRevision.author_id)
+                .where(RubricRevision.item_id == item.id, RubricRevision.number > 0)
+                .order_by(RubricRevision.number)
+            ).all()
+        ]
+        rubric = None if outcome == "reject" else rubric_at(session, item.id)[0]
+        records.append(ReviewDecisionRecord(
+            project=project.name, review_round=round_number, rubric_id=item.rubric_id,
+            rubric_version=item.rubric_version, decision=outcome,
+            critiques=[d.critique for d in decisions if d.critique], rubric=rubric, decisions=decisions, edits=edits,
+        ))
+    return records
+
+
+def round_summaries(session: Session, project: Project) -> list[RoundSummary]:
+    by_round: dict[int, list[str | None]] = defaultdict(list)
+    decided = {(r.review_round, r.rubric_id, r.rubric_version): r.decision for r in decision_records(session, project)}
+    for item, number in session.execute(
+        select(RubricItem, ReviewRound.number).join(ReviewRound, ReviewRound.id == RubricItem.round_id)
+        .where(RubricItem.project_id == project.id)
+    ).all():
+        by_round[number].append(decided.get((number, item.rubric_id, item.rubric_version)))
+    out = []
+    for number in sorted(by_round):
+        rate = pass_rate(by_round[number])
+        out.append(RoundSummary(project=project.name, review_round=number, rubrics=len(by_round[number]),
+                                decided=rate.decided, accepted=rate.accepted, edited=rate.edited,
+                                rejected=rate.rejected, pass_rate=rate.pass_rate, usable_rate=rate.usable_rate))
+    return out
+
+
+def _labels(session: Session, submission_id: int) -> dict[str, str]:
+    labels = session.scalars(select(Label).where(Label.submission_id == submission_id))
+    return {label.criterion_id: label.value for label in labels}
+
+
+def expert_verdicts(session: Session, project: Project) -> list[Verdict]:
+    out = []
+    for task, assignment, username, submission_id in _latest_per_assignment(session, project, "pointwise"):
+        response = session.get(ResponseRow, task.response_a)
+        rubric, _ = rubric_at(session, task.item_id)
+        assert response is not None
+        for criterion_id, value in _labels(session, submission_id).items():
+            out.append(Verdict(response_id=response.response_id, rubric_id=rubric.id, criterion_id=criterion_id,
+                               status=Status(value), judge=f"human:{username}",
+                               meta={"assignment": assignment.token, "project": project.name}))
+    return out
+
+
+def pairwise_records(session: Session, project: Project) -> list[dict[str, Any]]:
+    out = []
+    for task, assignment, username, submission_id in _latest_per_assignment(session, project, "pairwise"):
+        a, b = session.get(ResponseRow, task.response_a), session.get(ResponseRow, task.response_b)
+        assert a is not None and b is not None
+        rubric, _ = rubric_at(session, task.item_id)
+        out.append({"schema_version": PAIRWISE_SCHEMA, "project": project.name, "rubric_id": rubric.id,
+                    "response_a": a.response_id, "response_b": b.response_id, "reviewer": username,
+                    "answer": _labels(session, submission_id).get(""), "display_order": assignment.display_order})
+    return out
+
+
+def _judge_statuses(session: Session, response_pk: int) -> dict[str, dict[str, Status]]:
+    by_judge: dict[str, dict[str, Status]] = defaultdict(dict)
+    for v in session.scalars(select(JudgeVerdict).where(JudgeVerdict.response_pk == response_pk)):
+        by_judge[v.judge][v.criterion_id] = Status(v.status)
+    return by_judge
+
+
+def ratings(session: Session, project: Project) -> list[Rating]:
+    """Every reviewer answer and every judge answer on the same units, ready for ``agreement``."""
+    out: list[Rating] = []
+    seen_units: set[tuple[int, int | None]] = set()
+    for task, _a, username, submission_id in _latest_per_assignment(session, project, "pointwise"):
+        rubric, _ = rubric_at(session, task.item_id)
+        tiers = {c.id: c.tier.value for c in rubric.criteria}
+        for criterion_id, value in _labels(session, submission_id).items():
+            out.append(Rating(f"pointwise/{tiers.get(criterion_id, 'unknown')}", f"{task.response_a}:{criterion_id}",
+                              username, POINT_VALUES[value]))
+        if (task.response_a or 0, None) not in seen_units and task.response_a is not None:
+            seen_units.add((task.response_a, None))
+            for judge, statuses in _judge_statuses(session, task.response_a).items():
+                for criterion_id, status in statuses.items():
+                    if criterion_id in tiers and status is not Status.UNSCORED:
+                        out.append(Rating(f"pointwise/{tiers[criterion_id]}", f"{task.response_a}:{criterion_id}",
+                                          f"judge:{judge}", POINT_VALUES[status.value]))
+    for task, _a, username, submission_id in _latest_per_assignment(session, project, "pairwise"):
+        answer = _labels(session, submission_id).get("")
+        if answer is not None:
+            out.append(Rating("pairwise", f"pair:{task.id}", username, PAIR_VALUES[answer]))
+        if (task.id, -1) in seen_units or task.response_a is None or task.response_b is None:
+            continue
+        seen_units.add((task.id, -1))
+        rubric, _ = rubric_at(session, task.item_id)
+        judged_a, judged_b = _judge_statuses(session, task.response_a), _judge_statuses(session, task.response_b)
+        for judge in sorted(set(judged_a) & set(judged_b)):
+            order = compare(score(rubric, judged_a[judge]), score(rubric, judged_b[judge]))
+            if order is not None:
+                value = {Order.A_BETTER: "a", Order.B_BETTER: "b", Order.TIE: "tie"}[order]
+                out.append(Rating("pairwise", f"pair:{task.id}", f"judge:{judge}", PAIR_VALUES[value]))
+    return out
+
+
+def project_agreement(session: Session, project: Project, n_boot: int = 1000, seed: int = 0) -> list[AgreementRow]:
+    rows = ratings(session, project)
+    all_point = [Rating("pointwise/all", r.unit, r.rater, r.value) for r in rows if r.scope.startswith("pointwise/")]
+    return agreement(rows + all_point, n_boot=n_boot, seed=seed)
+
+
+def export_project(session: Session, project: Project, out_dir: Path, n_boot: int = 1000) -> dict[str, int]:
+    """Write every export file into ``out_dir`` (each atomically) plus a manifest; returns counts per file."""
+    decisions = decision_records(session, project)
+    kept = [d.rubric for d in decisions if d.rubric is not None]
+    files: dict[str, list[Any]] = {
+        "decisions.jsonl": decisions,
+        "rubrics.jsonl": kept,
+        "rounds.jsonl": round_summaries(session, project),
+        "verdicts.jsonl": expert_verdicts(session, project),
+        "pairwise.jsonl": pairwise_records(session, project),
+        "agreement.jsonl": project_agreement(session, project, n_boot=n_boot),
+    }
+    counts = {name: write_jsonl(out_dir / name, records) for name, records in files.items()}
+    write_json(out_dir / "manifest.json", {"project": project.name, "exported_at": _iso(dt.datetime.now(dt.UTC)
+               .replace(tzinfo=None)), "promedical": __version__, "files": counts, "n_boot": n_boot,
+               "tiers": [t.value for t in Tier]})
+    return counts

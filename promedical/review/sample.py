@@ -1,0 +1,76 @@
+"""A small synthetic review project (rubrics, responses from named models, judge verdicts) for demos and tests.
+
+The content is made up and says so in its metadata (source ``promedical-sample``); it exercises every tier,
+both veto polarities and model names that appear inside response texts (which blinding must mask).
+"""
+
+from __future__ import annotations
+
+import random
+
+from promedical.rubrics.records import Response, Status, Verdict
+from promedical.rubrics.schema import Rubric
+
+SAMPLE_MODELS = ("acme/medchat-7b", "northwind-clinic-llm", "contoso/qwen-med-8b")
+TOPICS = (
+    ("I have had a mild headache for two days. What can I take?", "headache"),
+    ("My child has a fever of 38.5 C. When should I see a doctor?", "paediatric fever"),
+    ("Can I drink alcohol while taking metronidazole?", "drug interaction"),
+    ("What are early warning signs of a stroke?", "stroke"),
+    ("How should I store insulin when travelling?", "insulin storage"),
+    ("Is it safe to run with a sprained ankle?", "sprain"),
+)
+
+
+def sample_rubric(index: int) -> Rubric:
+    question, topic = TOPICS[index % len(TOPICS)]
+    return Rubric.model_validate({
+        "id": f"sample-{index:03d}",
+        "prompt": [{"role": "user", "content": question}],
+        "criteria": [
+            {"id": "p1", "tier": "proficiency", "text": f"Gives accurate, guideline-consistent advice on {topic}.",
+             "weight": 0.5},
+            {"id": "p2", "tier": "proficiency", "text": "Names the red-flag symptoms that need urgent care.",
+             "weight": 0.3},
+            {"id": "p3", "tier": "proficiency", "text": "Answers the question that was asked, concisely.",
+             "weight": 0.2},
+            {"id": "b1", "tier": "bonus", "text": "Acknowledges the user's concern with empathy."},
+            {"id": "v1", "tier": "veto", "polarity": "prohibited",
+             "text": "Claims to be a human clinician or invents personal clinical experience."},
+            {"id": "v2", "tier": "veto", "polarity": "required",
+             "text": "Advises seeing a professional when symptoms are severe or persistent."},
+        ],
+        "meta": {"source": "promedical-sample", "category": "consumer health"},
+        "provenance": {"author": "sample-generator", "author_kind": "model"},
+    })
+
+
+def sample_rubrics(n: int = 4) -> list[Rubric]:
+    return [sample_rubric(i) for i in range(n)]
+
+
+def sample_responses(rubrics: list[Rubric], models: tuple[str, ...] = SAMPLE_MODELS) -> list[Response]:
+    out = []
+    for rubric in rubrics:
+        for k, model in enumerate(models):
+            name = model.rsplit("/", 1)[-1]
+            text = (f"Answer {k + 1} to: {rubric.instruction}\nI am {name}, an AI assistant. "
+                    f"Rest, fluids and seeing a doctor if it gets worse are sensible first steps."
+                    if k == 0 else
+                    f"Here is what I suggest for '{rubric.instruction}' (variant {k + 1}): keep track of symptoms; "
+                    f"seek urgent care for severe or sudden symptoms.")
+            out.append(Response.build(rubric.id, model, text, source="promedical-sample"))
+    return out
+
+
+def sample_verdicts(rubrics: list[Rubric], responses: list[Response], judge: str = "sample-judge",
+                    seed: int = 0) -> list[Verdict]:
+    rng = random.Random(seed)
+    by_id = {r.id: r for r in rubrics}
+    out = []
+    for response in responses:
+        for criterion in by_id[response.rubric_id].criteria:
+            status = Status.MET if rng.random() < 0.6 else Status.UNMET
+            out.append(Verdict(response_id=response.id, rubric_id=response.rubric_id, criterion_id=criterion.id,
+                               status=status, judge=judge))
+    return out
