@@ -132,3 +132,4 @@ def test_normalisation_is_idempotent_and_never_adds_text(text: str) -> None:
     for part in split_statements(once):
         assert part and part == part.strip()
         assert part in once
+        assert split_statements(part) == [part]  # a part never splits further
