@@ -56,6 +56,9 @@ class Completion:
 class Request:
     messages: Sequence[ChatMessage]
     params: GenerationParams = GenerationParams()
+    # Audit labels (e.g. template version, criterion ids) stored beside cached completions; never part of a cache
+    # key and never sent to a model.
+    audit: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @runtime_checkable
