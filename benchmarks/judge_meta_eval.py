@@ -1,0 +1,265 @@
+"""Judge meta-evaluation on public expert labels: K-QA physician NLI labels and HealthBench grader labels.
+
+What it does, end to end through the real commands:
+
+1. K-QA: ``rubrics import --format kqa`` and ``labels import --format kqa-nli`` (three physicians + majority);
+   the judges grade the 30 annotated answers against their rubrics; meta-eval against the physicians' majority,
+   plus the physicians' own agreement (the ceiling).
+2. HealthBench samples: ``rubrics import --format healthbench --responses-out --verdicts-out`` gives the graded
+   completion and the grader's per-criterion labels. Those labels come from an LLM grader (gpt-4.1-mini
+   according to the data's source), NOT from physicians. The same judges grade the same completions; meta-eval
+   against the grader labels. A fixed-seed subsample of rows keeps the run short (``--hb-rows``).
+
+Judges:
+
+* ``lexical-overlap@T``: a reference baseline defined here, not a product feature. A criterion is ``met`` when at
+  least a fraction ``T`` (pre-declared 0.5, never tuned on these labels) of its content words (lower-cased
+  ``\\w+`` tokens of 3+ characters, minus a fixed stop-word list) occur in the response.
+* an LLM judge through ``promedical judge run`` (default: SmolLM2-135M-Instruct on a llama.cpp server this script
+  starts on loopback and stops at the end; or ``--judge SPEC`` for a server you run).
+
+Usage (results go to ``--workdir``; the summary JSON is the last stdout line)::
+
+    nice -n 10 python benchmarks/judge_meta_eval.py --workdir /tmp/promedical-judge-meta-eval
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from promedical.io import read_responses, read_rubrics, read_verdicts, write_json, write_jsonl
+from promedical.judge.meta_eval import meta_evaluate, tier_map
+from promedical.rubrics.records import Response, Status, Verdict
+from promedical.rubrics.schema import Rubric
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PROMEDICAL_SHARED_DATA", REPO / ".." / "shared" / "data"))
+KQA = SHARED / "k-qa" / "questions_w_answers.jsonl"
+KQA_NLI = SHARED / "k-qa" / "NLI_medical_annotator.csv"
+HEALTHBENCH = SHARED / "healthbench_samples" / "m42_judge_responses.jsonl"
+
+STOP_WORDS = frozenset(
+    {
+        "the", "and", "for", "are", "but", "not", "you", "your", "with", "that", "this", "from", "have", "has", "had",
+        "was", "were", "will", "can", "may", "should", "could", "would", "any", "all", "its", "they", "them",
+        "their", "there", "what", "when", "which", "who", "how", "why", "about", "into", "than", "then", "also", "such",
+        "these", "those", "been", "being", "does", "did", "doing", "some", "more", "most", "other", "only", "own",
+        "same", "very", "just", "over", "under", "again", "further", "once", "both", "each", "few", "nor", "too", "out",
+        "off", "our", "ours", "yours", "his", "her", "him", "she", "itself", "themselves", "include", "includes",
+        "including"
+    }
+)
+TOKEN = re.compile(r"\w+")
+
+
+def content_words(text: str) -> set[str]:
+    return {t for t in TOKEN.findall(text.casefold()) if len(t) >= 3 and t not in STOP_WORDS}
+
+
+def lexical_verdicts(rubrics: Iterable[Rubric], responses: Iterable[Response], threshold: float) -> list[Verdict]:
+    """The baseline judge: met when enough of the criterion's content words appear in the response."""
+    by_id = {r.id: r for r in rubrics}
+    judge = f"lexical-overlap@{threshold:g}"
+    out = []
+    for response in responses:
+        words = content_words(response.text)
+        for criterion in by_id[response.rubric_id].criteria:
+            wanted = content_words(criterion.text)
+            if not wanted:
+                out.append(Verdict(response_id=response.id, rubric_id=response.rubric_id, criterion_id=criterion.id,
+                                   status=Status.UNSCORED, reason="criterion has no content words", judge=judge))
+                continue
+            overlap = len(wanted & words) / len(wanted)
+            out.append(Verdict(response_id=response.id, rubric_id=response.rubric_id, criterion_id=criterion.id,
+                               status=Status.MET if overlap >= threshold else Status.UNMET, judge=judge,
+                               confidence=round(overlap, 4), meta={"overlap": round(overlap, 4)}))
+    return out
+
+
+def cli(*args: str | Path) -> dict[str, Any]:
+    """Run a promedical command; its --json summary (last stdout line) or a clear failure."""
+    command = [sys.executable, "-m", "promedical", *map(str, args)]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(command)}\n{proc.stderr[-3000:]}")
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    return json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def llama_server(workdir: Path, threads: int) -> Iterator[str]:
+    """SmolLM2-135M-Instruct (packaged GGUF) on a llama.cpp server on loopback; yields the judge spec."""
+    from promedical.models import smollm2_gguf
+
+    port = free_port()
+    log = (workdir / "llama-server.log").open("wb")
+    proc = subprocess.Popen(
+        ["nice", "-n", "10", sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()),
+         "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
+         "--n_threads", str(threads), "--verbose", "False"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"llama.cpp server exited ({proc.returncode}); see {workdir / 'llama-server.log'}")
+            try:
+                if httpx.get(f"{base}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("llama.cpp server did not come up within 180 s")
+            time.sleep(0.5)
+        yield f"openai:smollm2@{base}#structured=json_object"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def subsample(rows: int, rubrics: list[Rubric], responses: list[Response], labels: list[Verdict], seed: int) \
+        -> tuple[list[Rubric], list[Response], list[Verdict]]:
+    """A fixed-seed sample of ``rows`` graded responses (all of them when ``rows`` <= 0)."""
+    if rows <= 0 or rows >= len(responses):
+        return rubrics, responses, labels
+    chosen = np.random.default_rng(seed).choice(len(responses), size=rows, replace=False)
+    kept = [responses[i] for i in sorted(chosen)]
+    ids, rubric_ids = {r.id for r in kept}, {r.rubric_id for r in kept}
+    return [r for r in rubrics if r.id in rubric_ids], kept, [v for v in labels if v.response_id in ids]
+
+
+def summarise(report: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers per judge and tier, for docs/benchmarks.md."""
+    def row(m: dict[str, Any]) -> dict[str, Any]:
+        per_class = m["per_class"] or {}
+        return {"n": m["n_labels"], "coverage": m["coverage"], "label_met_rate": m["label_met_rate"],
+                "judge_met_rate": m["judge_met_rate"], "accuracy_scored": m["accuracy_scored"],
+                "accuracy_strict": m["accuracy_strict"], "kappa": m["kappa"],
+                "f1_met": per_class.get("met", {}).get("f1"), "f1_unmet": per_class.get("unmet", {}).get("f1")}
+
+    out: dict[str, Any] = {"reference": report["reference"], "judges": {}}
+    for name, block in report["judges"].items():
+        out["judges"][name] = {"all": row(block["overall"]), **{t: row(m) for t, m in block["by_tier"].items()},
+                               "counts": block["counts"]}
+    if "annotators" in report:
+        agreement = report["annotators"]
+        out["annotators"] = {
+            tier: {"alpha": b["krippendorff_alpha"], "mean_pairwise_kappa": b["mean_pairwise_kappa"],
+                   "pairwise": [{"raters": p["raters"], "kappa": p["kappa"]} for p in b["pairwise"]]}
+            for tier, b in [("all", agreement["overall"]), *agreement["by_tier"].items()]
+        }
+        if "source_labels" in agreement:
+            nli = agreement["source_labels"]
+            out["annotators"]["nli_3_class"] = {"alpha": nli["krippendorff_alpha"],
+                                                "mean_pairwise_kappa": nli["mean_pairwise_kappa"]}
+    return out
+
+
+def run_judge(spec: str, rubrics: Path, responses: Path, out: Path, extra: list[str]) -> float:
+    start = time.monotonic()
+    cli("judge", "run", "--rubrics", rubrics, "--responses", responses, "--judge", spec, "-o", out, *extra)
+    return time.monotonic() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/promedical-judge-meta-eval"))
+    parser.add_argument("--judge", default=None, help="LLM judge spec (default: start SmolLM2 on llama.cpp)")
+    parser.add_argument("--no-llm", action="store_true", help="only the lexical baseline")
+    parser.add_argument("--judge-args", default="", help="extra arguments for `promedical judge run`")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--hb-rows", type=int, default=20, help="HealthBench graded rows to judge (0 = all 67)")
+    parser.add_argument("--lexical-threshold", type=float, default=0.5)
+    parser.add_argument("--resamples", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    for path in (KQA, KQA_NLI, HEALTHBENCH):
+        if not path.is_file():
+            raise SystemExit(f"shared data not found: {path} (set PROMEDICAL_SHARED_DATA)")
+    work = args.workdir
+    work.mkdir(parents=True, exist_ok=True)
+
+    # 1. K-QA rubrics, physician labels and the labelled answers
+    cli("rubrics", "import", "--format", "kqa", KQA, "-o", work / "kqa_rubrics_all.jsonl", "--json")
+    kqa_import = cli("labels", "import", "--format", "kqa-nli", KQA_NLI, "--rubrics", work / "kqa_rubrics_all.jsonl",
+                     "-o", work / "kqa_labels.jsonl", "--responses-out", work / "kqa_responses.jsonl", "--json")
+    kqa_responses = read_responses(work / "kqa_responses.jsonl")
+    wanted = {r.rubric_id for r in kqa_responses}
+    kqa_rubrics = [r for r in read_rubrics([work / "kqa_rubrics_all.jsonl"]) if r.id in wanted]
+    write_jsonl(work / "kqa_rubrics.jsonl", kqa_rubrics)
+    kqa_labels = read_verdicts(work / "kqa_labels.jsonl")
+
+    # 2. HealthBench rubrics, the graded completion and the grader's labels; fixed-seed subsample
+    hb_import = cli("rubrics", "import", "--format", "healthbench", HEALTHBENCH, "-o", work / "hb_rubrics_all.jsonl",
+                    "--responses-out", work / "hb_responses_all.jsonl", "--verdicts-out", work / "hb_labels_all.jsonl",
+                    "--json")
+    hb_rubrics, hb_responses, hb_labels = subsample(
+        args.hb_rows, read_rubrics([work / "hb_rubrics_all.jsonl"]), read_responses(work / "hb_responses_all.jsonl"),
+        read_verdicts(work / "hb_labels_all.jsonl"), args.seed)
+    write_jsonl(work / "hb_rubrics.jsonl", hb_rubrics)
+    write_jsonl(work / "hb_responses.jsonl", hb_responses)
+    write_jsonl(work / "hb_labels.jsonl", hb_labels)
+
+    sets = {"kqa": (kqa_rubrics, kqa_responses, kqa_labels), "healthbench": (hb_rubrics, hb_responses, hb_labels)}
+    verdicts: dict[str, list[Verdict]] = {}
+    timings: dict[str, float] = {}
+    for name, (rubrics, responses, _) in sets.items():
+        verdicts[name] = lexical_verdicts(rubrics, responses, args.lexical_threshold)
+    spec = args.judge
+    if not args.no_llm:
+        extra = args.judge_args.split()
+        with (llama_server(work, args.threads) if spec is None else _given(spec)) as judge_spec:
+            spec = judge_spec
+            for name in sets:
+                out = work / f"{name}_llm_verdicts.jsonl"
+                timings[name] = run_judge(judge_spec, work / f"{name}_rubrics.jsonl", work / f"{name}_responses.jsonl",
+                                          out, extra)
+                verdicts[name] += read_verdicts(out)
+
+    results: dict[str, Any] = {"command": " ".join(sys.argv), "llm_judge": spec, "hb_rows": len(hb_responses),
+                               "seed": args.seed, "resamples": args.resamples, "judge_seconds": timings,
+                               "kqa_import": kqa_import, "healthbench_import": {k: hb_import.get(k) for k in
+                                                                                ("rows", "rubrics", "verdicts")}}
+    for name, (rubrics, _, labels) in sets.items():
+        report = meta_evaluate(labels, verdicts[name], tiers=tier_map(rubrics), n_resamples=args.resamples,
+                               seed=args.seed)
+        write_json(work / f"{name}_meta_eval.json", report)
+        results[name] = summarise(report)
+    write_json(work / "summary.json", results)
+    sys.stdout.write(json.dumps(results, sort_keys=True) + "\n")
+
+
+@contextmanager
+def _given(spec: str) -> Iterator[str]:
+    yield spec
+
+
+if __name__ == "__main__":
+    main()
