@@ -8,6 +8,7 @@ import typer
 
 from promedical import __version__
 from promedical.cli import labels as labels_cli
+from promedical.cli import rm as rm_cli
 from promedical.cli import rubrics as rubrics_cli
 from promedical.cli import score as score_cli
 from promedical.io import UserError
@@ -21,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(rubrics_cli.app, name="rubrics")
+app.add_typer(rm_cli.app, name="rm")
 app.add_typer(labels_cli.app, name="labels")
 app.command("score")(score_cli.score)
 

@@ -1,0 +1,106 @@
+"""Training configuration of the reward model: a pydantic model read from YAML, with ``key=value`` overrides.
+
+``promedical rm train --config configs/rm_minilm.yaml epochs=2 lora.r=16`` loads the YAML, applies each
+override (dotted keys reach nested fields; values are parsed as YAML scalars, so ``2`` is an int, ``true`` a
+bool, ``[a, b]`` a list) and validates the result. The resolved config is written beside the run's outputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from promedical.io import UserError
+from promedical.reward.template import DEFAULT_EXPLICIT, get_template
+
+
+class LoraSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(default=8, ge=1)
+    alpha: int = Field(default=16, ge=1)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] | str = "all-linear"
+
+
+class RMTrainConfig(BaseModel):
+    """Everything a reward-model training run depends on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backbone: str = "minilm"  # a name resolve_model accepts, or a local checkpoint directory
+    template: str = DEFAULT_EXPLICIT  # explicit/1 (criterion injected) or implicit/1 (the ablation)
+    max_length: int = Field(default=256, ge=32)
+    train_data: list[str] = Field(min_length=1)  # labelled sets or CriterionPair JSONL files
+    val_data: list[str] = Field(default_factory=list)  # used for calibration after training
+    output_dir: str
+    pointwise_weight: float = Field(default=0.0, ge=0.0)  # > 0 adds BCE(sigmoid(score), satisfied) on points
+    derive_pairs: bool = True
+    max_pairs_per_criterion: int = Field(default=6, ge=1)
+    max_rows: int | None = Field(default=None, ge=1)  # cap on pair rows and on point rows each (seeded sample)
+    epochs: float = Field(default=1.0, gt=0)
+    max_steps: int = -1
+    batch_size: int = Field(default=8, ge=1)  # per device
+    grad_accum: int = Field(default=1, ge=1)
+    learning_rate: float = Field(default=5e-5, gt=0)
+    weight_decay: float = 0.0
+    warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
+    lora: LoraSettings | None = None
+    freeze_backbone: bool = False  # train only the score head (cheap baseline for large backbones)
+    save_steps: int = Field(default=50, ge=1)
+    save_total_limit: int = Field(default=2, ge=1)
+    logging_steps: int = Field(default=5, ge=1)
+    resume: bool = True  # pick up from the last checkpoint in output_dir when there is one
+    seed: int = 0
+    calibrate: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> RMTrainConfig:
+        get_template(self.template)
+        if self.lora is not None and self.freeze_backbone:
+            raise ValueError("choose one of lora and freeze_backbone")
+        return self
+
+
+def _set(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[keys[-1]] = value
+
+
+def load_config(path: str | Path | None, overrides: list[str]) -> RMTrainConfig:
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise UserError(f"{path}: -: -: cannot read config: {exc.strerror or exc}") from None
+        except yaml.YAMLError as exc:
+            raise UserError(f"{path}: -: -: not valid YAML: {' '.join(str(exc).split())[:200]}") from None
+        if not isinstance(loaded, dict):
+            raise UserError(f"{path}: -: -: the config must be a mapping")
+        raw = loaded
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"override {item!r}: -: -: expected key=value")
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            parsed = value
+        _set(raw, key.strip(), parsed)
+    try:
+        return RMTrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"]) or "-"
+        raise UserError(f"{path or '<overrides>'}: -: -: {where}: {err['msg']}") from None

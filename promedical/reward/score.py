@@ -1,0 +1,119 @@
+"""Scoring (response, criterion) pairs with a reward model: batched naive scoring and prefix-shared scoring.
+
+Naive: every (instruction, response, criterion) input is a full sequence; sequences are sorted by length and run
+in right-padded batches. This is the reference, and what an encoder backbone always uses.
+
+Prefix-shared (decoder backbones): the template puts the criterion last, so for one response the K inputs share
+the instruction+response prefix token for token (see ``template.Encoder``). The prefix runs once with
+``use_cache=True``; its KV cache is copied and expanded to the K criterion suffixes, which run as one right-padded
+batch with position ids continuing after the prefix; the score head reads each suffix's last real token, the same
+token ``AutoModelForSequenceClassification`` reads in a full pass. Results equal naive scoring within float
+rounding (tested to 1e-4). Encoders attend in both directions, so the response's representation depends on the
+criterion and nothing can be shared exactly: for them the shared path falls back to batched naive scoring.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from promedical.reward.model import RewardModel
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionInput:
+    text: str
+    tier: str  # proficiency | bonus | veto
+    polarity: str  # required | prohibited
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """One response and the criteria to score it against."""
+
+    instruction: str
+    response: str
+    criteria: tuple[CriterionInput, ...]
+
+
+def _padded(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[object, object]:
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[i, : len(row)] = 1
+    return ids, mask
+
+
+def score_ids(rm: RewardModel, sequences: Sequence[Sequence[int]], batch_size: int = 16) -> list[float]:
+    """Scores of full token sequences, batched by length (the naive reference path)."""
+    import torch
+
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    out = [0.0] * len(sequences)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            ids, mask = _padded([sequences[i] for i in chunk], rm.tokenizer.pad_token_id)
+            logits = rm.model(input_ids=ids, attention_mask=mask).logits.squeeze(-1).float()
+            for index, value in zip(chunk, logits.tolist(), strict=True):
+                out[index] = float(value)
+    return out
+
+
+def naive_sequences(rm: RewardModel, groups: Sequence[Group]) -> list[list[int]]:
+    enc = rm.encoder
+    seqs: list[list[int]] = []
+    for g in groups:
+        prefix = enc.prefix(g.instruction, g.response)
+        seqs.extend(prefix + enc.suffix(c.text, c.tier, c.polarity) for c in g.criteria)
+    return seqs
+
+
+def score_naive(rm: RewardModel, groups: Sequence[Group], batch_size: int = 16) -> list[list[float]]:
+    flat = score_ids(rm, naive_sequences(rm, groups), batch_size)
+    out, at = [], 0
+    for g in groups:
+        out.append(flat[at : at + len(g.criteria)])
+        at += len(g.criteria)
+    return out
+
+
+def _score_group_shared(rm: RewardModel, group: Group, batch_size: int) -> list[float]:
+    import torch
+
+    enc = rm.encoder
+    model = rm.model
+    base = getattr(model, model.base_model_prefix)
+    prefix = enc.prefix(group.instruction, group.response)
+    suffixes = [enc.suffix(c.text, c.tier, c.polarity) for c in group.criteria]
+    scores: list[float] = []
+    with torch.inference_mode():
+        prefix_ids = torch.tensor([prefix], dtype=torch.long)
+        cache = base(input_ids=prefix_ids, use_cache=True).past_key_values
+        for start in range(0, len(suffixes), batch_size):
+            chunk = suffixes[start : start + batch_size]
+            ids, mask = _padded(chunk, rm.tokenizer.pad_token_id)
+            k, width = ids.shape  # type: ignore[attr-defined]
+            shared = copy.deepcopy(cache)  # the forward below appends to the cache: keep the prefix pristine
+            shared.batch_repeat_interleave(k)
+            attention = torch.cat([torch.ones((k, len(prefix)), dtype=torch.long), mask], dim=1)  # type: ignore[list-item]
+            positions = (torch.arange(width, dtype=torch.long) + len(prefix)).unsqueeze(0).expand(k, -1)
+            hidden = base(
+                input_ids=ids, attention_mask=attention, position_ids=positions, past_key_values=shared, use_cache=True
+            ).last_hidden_state
+            last = torch.tensor([len(s) - 1 for s in chunk], dtype=torch.long)
+            values = model.score(hidden[torch.arange(k), last]).squeeze(-1).float()
+            scores.extend(float(v) for v in values.tolist())
+    return scores
+
+
+def score_shared(rm: RewardModel, groups: Sequence[Group], batch_size: int = 16) -> list[list[float]]:
+    """Per group, one score per criterion; prefix-shared for decoders, batched naive for encoders."""
+    if not rm.decoder:
+        return score_naive(rm, groups, batch_size)
+    return [_score_group_shared(rm, g, batch_size) if g.criteria else [] for g in groups]
