@@ -133,7 +133,12 @@ def load_hf(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instru
             yield record
 
 
+def _ensure_loaders() -> None:
+    import promedical.data.sources_medical  # noqa: F401  - registers the named loaders
+
+
 def resolve_path(spec: SourceSpec, data_root: Path | None = None) -> Path:
+    _ensure_loaders()
     if spec.name not in LOADERS:
         raise UserError(f"sources: {spec.name}: unknown source; known: {', '.join(sorted(LOADERS))}")
     default = LOADERS[spec.name][0]
@@ -150,8 +155,6 @@ def resolve_path(spec: SourceSpec, data_root: Path | None = None) -> Path:
 
 def load_source(spec: SourceSpec, data_root: Path | None = None) -> tuple[list[Instruction], LoadReport]:
     """Load one source (first ``limit`` instructions in file order); exact in-source repeats are dropped."""
-    import promedical.data.sources_medical  # noqa: F401  - registers the named loaders
-
     path = resolve_path(spec, data_root)
     report = LoadReport(spec.label or spec.name, str(path))
     out: list[Instruction] = []
@@ -169,6 +172,5 @@ def load_source(spec: SourceSpec, data_root: Path | None = None) -> tuple[list[I
 
 
 def known_sources() -> list[str]:
-    import promedical.data.sources_medical  # noqa: F401
-
+    _ensure_loaders()
     return sorted(LOADERS)
