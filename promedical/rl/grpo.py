@@ -1,0 +1,240 @@
+"""GRPO with the hierarchical reward: a thin builder around TRL's ``GRPOTrainer`` (wrapped, never forked).
+
+Read top to bottom: settings -> prompt set (one row per prompt: chat ``prompt`` + ``rubric_id``) -> reward
+function (``RubricReward`` through a judge, or the scalar implicit-RM baseline) -> ``GRPOConfig`` with the paper's
+values set explicitly -> policy (optionally LoRA via PEFT) -> ``GRPOTrainer`` -> train (resuming from the last
+checkpoint in the run directory) -> final policy (LoRA merged) under ``<run>/final`` -> resolved config and
+manifest in the run directory (``grpo.config.json``, ``grpo.manifest.json``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from promedical.io import UserError, iter_jsonl, read_rubrics
+from promedical.rl.config import GRPOSettings, LoraSettings, RewardSettings
+from promedical.rl.monitor_callback import MonitorCallback
+from promedical.rl.rewards import RewardHistory, RubricReward, load_reward_judge
+from promedical.rubrics.schema import Rubric
+
+STAGE = "grpo"
+
+
+def chat_prompt(rubric: Rubric) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.content} for m in rubric.prompt]
+
+
+def load_rubric_map(paths: list[str]) -> dict[str, Rubric]:
+    return {r.id: r for r in read_rubrics(paths)}
+
+
+def read_prompt_rows(path: str, rubrics: dict[str, Rubric]) -> list[dict[str, Any]]:
+    """Rows ``{"prompt": [...], "rubric_id": ...}`` from a prompt-set JSONL; every rubric id must be known."""
+    rows: list[dict[str, Any]] = []
+    for line, value, problem in iter_jsonl(path):
+        if problem is not None:
+            raise UserError(str(problem))
+        rid = value.get("rubric_id") if isinstance(value, dict) else None
+        if not isinstance(rid, str) or not rid:
+            raise UserError(f"{path}:{line}: -: rubric_id: missing (every prompt must name its rubric)")
+        if rid not in rubrics:
+            raise UserError(f"{path}:{line}: {rid}: rubric_id: no rubric with this id in the configured rubrics")
+        assert isinstance(value, dict)
+        prompt = value.get("prompt")
+        if not (isinstance(prompt, list) and prompt and all(isinstance(m, dict) and "content" in m for m in prompt)):
+            prompt = chat_prompt(rubrics[rid])  # a row may omit its prompt: the rubric holds it
+        rows.append({"prompt": prompt, "rubric_id": rid})
+    if not rows:
+        raise UserError(f"{path}: -: -: no prompts")
+    return rows
+
+
+def prompt_rows(settings: GRPOSettings, rubrics: dict[str, Rubric]) -> list[dict[str, Any]]:
+    if settings.prompts:
+        rows = read_prompt_rows(settings.prompts, rubrics)
+    else:
+        rows = [{"prompt": chat_prompt(r), "rubric_id": r.id} for r in rubrics.values()]
+    return rows[: settings.max_prompts] if settings.max_prompts else rows
+
+
+def build_reward(reward: RewardSettings, rubrics: dict[str, Rubric], policy_name: str,
+                 history: RewardHistory) -> Any:
+    """The reward function the settings name (hierarchical rubric reward, or the scalar implicit-RM baseline)."""
+    if reward.mode == "scalar":
+        from promedical.rl.baselines import ScalarRMReward
+
+        return ScalarRMReward.from_spec(reward.judge, rubrics, history=history)
+    judge = load_reward_judge(reward.judge, concurrency=reward.concurrency, timeout=reward.timeout,
+                              retries=reward.retries)
+    return RubricReward(rubrics, judge, reward.params, policy_name=policy_name, history=history)
+
+
+def peft_config(lora: LoraSettings | None) -> Any:
+    if lora is None:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                      target_modules=lora.target_modules, task_type="CAUSAL_LM")
+
+
+def grpo_args(s: GRPOSettings) -> Any:
+    """``GRPOConfig`` with every paper value set explicitly (TRL's defaults differ: beta 0.0, loss dapo)."""
+    from trl import GRPOConfig
+
+    g = s.generation
+    vllm: dict[str, Any] = {}
+    if g.backend == "vllm":
+        vllm = {"use_vllm": True, "vllm_mode": g.vllm_mode,
+                "vllm_gpu_memory_utilization": g.vllm_gpu_memory_utilization}
+        if g.vllm_server_base_url:
+            vllm["vllm_server_base_url"] = g.vllm_server_base_url
+    return GRPOConfig(
+        output_dir=s.output_dir,
+        num_generations=s.num_generations,
+        beta=s.kl_coef,
+        learning_rate=s.learning_rate,
+        loss_type=s.loss_type,
+        scale_rewards=s.scale_rewards,
+        per_device_train_batch_size=s.per_device_train_batch_size or s.num_generations,
+        gradient_accumulation_steps=s.gradient_accumulation_steps,
+        max_steps=s.max_steps,
+        num_train_epochs=s.num_train_epochs,
+        max_completion_length=s.max_completion_length,
+        temperature=g.temperature,
+        top_p=g.top_p,
+        bf16=s.bf16,
+        deepspeed=s.deepspeed,
+        save_strategy="steps",
+        save_steps=s.save_steps,
+        save_total_limit=s.save_total_limit,
+        logging_steps=s.logging_steps,
+        report_to="none",
+        seed=s.seed,
+        log_completions=False,
+        **({"gradient_checkpointing": True} if s.gradient_checkpointing else {}),
+        disable_tqdm=True,
+        **vllm,
+    )
+
+
+def load_policy(name: str) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from promedical.models import resolve_model
+    from promedical.reward.model import quiet_transformers
+
+    quiet_transformers()
+    path = resolve_model(name)
+    tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(path)
+    return model, tokenizer
+
+
+def monitor_callback(s: GRPOSettings, reward: Any, history: RewardHistory, policy_name: str) -> MonitorCallback:
+    m = s.monitors
+    probes: list[Rubric] = []
+    heldout = None
+    if m.probe_rubrics and m.probe_judge and isinstance(reward, RubricReward):
+        probes = read_rubrics(m.probe_rubrics)[: m.probe_n]
+        judge = load_reward_judge(m.probe_judge, concurrency=s.reward.concurrency, timeout=s.reward.timeout,
+                                  retries=s.reward.retries)
+        heldout = RubricReward({r.id: r for r in probes}, judge, s.reward.params, policy_name=policy_name,
+                               history=RewardHistory())
+        reward = RubricReward({**reward.rubrics, **{r.id: r for r in probes}}, reward.judge, reward.params,
+                              policy_name=policy_name, history=RewardHistory())
+    return MonitorCallback(s.output_dir, history, train_reward=reward if heldout else None, heldout_reward=heldout,
+                           probe_rubrics=probes, probe_every=m.probe_every,
+                           max_new_tokens=m.probe_max_new_tokens or s.max_completion_length)
+
+
+def build_trainer(s: GRPOSettings, extra_callbacks: list[Any] | None = None) -> tuple[Any, Any, MonitorCallback]:
+    """Everything wired, nothing run: ``(trainer, reward_function, monitor_callback)``."""
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    rubrics = load_rubric_map(s.rubrics)
+    rows = prompt_rows(s, rubrics)
+    history = RewardHistory()
+    policy_name = f"grpo:{s.policy}"
+    reward = build_reward(s.reward, rubrics, policy_name, history)
+    monitor = monitor_callback(s, reward, history, policy_name)
+    model, tokenizer = load_policy(s.policy)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[reward],
+        args=grpo_args(s),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=peft_config(s.lora),
+        callbacks=[monitor, *(extra_callbacks or [])],
+    )
+    quiet_printer(trainer)
+    return trainer, reward, monitor
+
+
+def quiet_printer(trainer: Any) -> None:
+    """Keep stdout for ``--json``: the trainer's own printer writes every log dict there."""
+    from transformers import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+
+
+def last_checkpoint(output_dir: str) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+
+
+def save_final(trainer: Any, output_dir: str | Path) -> Path:
+    """The trained policy as a plain transformers checkpoint (LoRA merged), usable as ``hf:<run>/final``."""
+    target = Path(output_dir) / "final"
+    model = trainer.model
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    model.save_pretrained(target)
+    trainer.processing_class.save_pretrained(target)
+    return target
+
+
+def final_metrics(log_history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The last logged value of every reward component and monitor (what the manifest records)."""
+    out: dict[str, Any] = {}
+    for entry in log_history:
+        for key, value in entry.items():
+            if key.startswith(("rubric/", "monitor/", "probe/", "rewards/", "reward", "kl", "train_")):
+                out[key] = value
+    return out
+
+
+def run(s: GRPOSettings, extra_callbacks: list[Any] | None = None) -> dict[str, Any]:
+    """Train (resuming when the run directory has a checkpoint) and write the final policy, config and manifest."""
+    from promedical.io import write_json
+    from promedical.runs import write_manifest
+
+    out = Path(s.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / f"{STAGE}.config.json", s.model_dump(mode="json"))  # before training: visible while it runs
+    trainer, reward, _monitor = build_trainer(s, extra_callbacks)
+    resume = last_checkpoint(s.output_dir) if s.resume else None
+    result = trainer.train(resume_from_checkpoint=resume)
+    final = save_final(trainer, out) if s.merge_final and trainer.is_world_process_zero() else None
+    summary = {
+        "output_dir": str(out),
+        "final_policy": str(final) if final else None,
+        "resumed_from": resume,
+        "global_step": trainer.state.global_step,
+        "train_runtime": result.metrics.get("train_runtime"),
+        "metrics": final_metrics(trainer.state.log_history),
+        "monitors_summary": str(out / "monitors_summary.json"),
+    }
+    if trainer.is_world_process_zero():
+        inputs = [*s.rubrics, *([s.prompts] if s.prompts else [])]
+        write_manifest(out, STAGE, s.model_dump(mode="json"), inputs=inputs, seed=s.seed,
+                       counts={"prompts": len(trainer.train_dataset), "steps": trainer.state.global_step,
+                               "scored_completions": len(reward.history.rewards)},
+                       extra={"summary": summary})
+    return summary

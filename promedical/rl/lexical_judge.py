@@ -1,0 +1,68 @@
+"""A baseline judge with no model: a criterion is ``met`` when enough of its content words appear in the response.
+
+This is the lexical floor, not a competent grader. Its verdicts come from
+``promedical.reward.predict.lexical_score`` (share of the criterion's content words found in the response):
+``met`` when the share reaches ``threshold``. As with every judge, ``met`` means the response *shows* what the
+criterion describes; polarity (a ``prohibited`` veto is violated when met) is applied by the scoring path.
+
+It is deterministic and instant, which makes it the judge of the reward-function contract tests and the
+"lexical baseline" in comparisons. Spec: ``lexical`` or ``lexical:<threshold>`` (default 0.5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from promedical.io import UserError
+from promedical.reward.predict import lexical_score
+from promedical.rubrics.records import Response, Status, Verdict
+from promedical.rubrics.schema import Rubric
+
+SCHEME = "lexical"
+TEMPLATE_VERSION = "lexical-overlap/1"
+DEFAULT_THRESHOLD = 0.5
+
+
+class LexicalJudge:
+    """Criterion-token overlap judge (baseline): one verdict per criterion, never unscored."""
+
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
+        if not 0.0 < threshold <= 1.0:
+            raise UserError(f"lexical judge: threshold must be in (0, 1], got {threshold}")
+        self.threshold = threshold
+        self.spec = f"{SCHEME}:{threshold:g}"
+        self.name = self.spec
+        self.template_version = TEMPLATE_VERSION
+
+    def grade(self, rubric: Rubric, response: Response) -> list[Verdict]:
+        verdicts = []
+        for c in rubric.criteria:
+            overlap = lexical_score(response.text, c.text)
+            met = overlap >= self.threshold
+            verdicts.append(Verdict(
+                response_id=response.id, rubric_id=rubric.id, criterion_id=c.id,
+                status=Status.MET if met else Status.UNMET,
+                explanation=f"content-word overlap {overlap:.2f} vs threshold {self.threshold:g}",
+                judge=self.spec, template_version=self.template_version, meta={"overlap": overlap},
+            ))
+        return verdicts
+
+    def grade_many(self, items: Sequence[tuple[Rubric, Response]]) -> list[Verdict]:
+        return [v for rubric, response in items for v in self.grade(rubric, response)]
+
+    def close(self) -> None:
+        return None
+
+
+def parse_lexical_spec(spec: str) -> LexicalJudge | None:
+    """``lexical`` / ``lexical:<threshold>`` -> judge; ``None`` for any other spec."""
+    text = spec.strip()
+    if text == SCHEME:
+        return LexicalJudge()
+    head, sep, tail = text.partition(":")
+    if head != SCHEME or not sep:
+        return None
+    try:
+        return LexicalJudge(float(tail))
+    except ValueError:
+        raise UserError(f"judge spec {spec!r}: expected lexical:<threshold in (0, 1]>") from None
