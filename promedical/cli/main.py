@@ -13,6 +13,7 @@ from promedical.cli import labels as labels_cli
 from promedical.cli import rm as rm_cli
 from promedical.cli import rubrics as rubrics_cli
 from promedical.cli import score as score_cli
+from promedical.cli import data as data_cli
 from promedical.io import UserError
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app.add_typer(rm_cli.app, name="rm")
 app.add_typer(labels_cli.app, name="labels")
 app.add_typer(grpo_cli.app, name="grpo")
 app.add_typer(judge_cli.app, name="judge")
+app.add_typer(data_cli.app, name="data")
 app.command("score")(score_cli.score)
 
 

@@ -52,7 +52,9 @@ def criterion_rows(rows: Sequence[CriterionPair]) -> list[dict[str, Any]]:
 def write_table(rows: list[dict[str, Any]], base: Path) -> dict[str, str]:
     """``<base>.jsonl``, ``<base>.parquet`` and the ``<base>.hf/`` datasets folder; returns their paths."""
     from datasets import Dataset
+    from datasets.utils.logging import disable_progress_bar
 
+    disable_progress_bar()  # the pipeline shows its own progress; datasets' bars would clutter stderr
     base.parent.mkdir(parents=True, exist_ok=True)
     jsonl = base.with_suffix(".jsonl")
     write_jsonl(jsonl, rows)

@@ -1,0 +1,137 @@
+"""The pipeline runner: stages in order, each writing into the run directory with a manifest, skipped on re-run
+when its key (config section + inputs' hashes + stage version) matches the manifest and its outputs exist.
+
+Within the LLM stages, every generator shares one SQLite completion cache in the run directory
+(``llm_cache.sqlite``), so an interrupted stage re-runs without recomputing the calls it had finished.
+The stage bodies live in ``stages.py``; this module only sequences, keys and records them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from promedical.data.pipeline_config import PipelineConfig
+from promedical.hashing import content_hash, file_sha256
+from promedical.io import UserError, write_json
+from promedical.runs import write_manifest
+
+STAGE_VERSION = "data-stages/v1"
+STAGES: tuple[str, ...] = ("sources", "dedup", "difficulty", "labels", "draft", "review", "candidates", "label",
+                           "pairs", "split", "export", "audit")
+# stage -> (input files in the run dir, output files in the run dir)
+FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "sources": ((), ("instructions.raw.jsonl", "physician_rubrics.jsonl")),
+    "dedup": (("instructions.raw.jsonl",), ("instructions.dedup.jsonl", "dedup.dropped.jsonl")),
+    "difficulty": (("instructions.dedup.jsonl",), ("instructions.rated.jsonl", "difficulty.dropped.jsonl")),
+    "labels": (("instructions.rated.jsonl",), ("instructions.jsonl",)),
+    "draft": (("instructions.jsonl", "physician_rubrics.jsonl"),
+              ("rubrics.drafted.jsonl", "drafts.report.jsonl", "fewshot_pool.jsonl")),
+    "review": (("rubrics.drafted.jsonl", "fewshot_pool.jsonl"), ("rubrics.jsonl", "review_rounds.jsonl")),
+    "candidates": (("rubrics.jsonl",), ("responses.jsonl",)),
+    "label": (("rubrics.jsonl", "responses.jsonl"), ("verdicts.jsonl",)),
+    "pairs": (("rubrics.jsonl", "responses.jsonl", "verdicts.jsonl"), ("pairs.jsonl", "criterion_pairs.jsonl")),
+    "split": (("rubrics.jsonl", "pairs.jsonl", "criterion_pairs.jsonl"), ("splits/index.json",)),
+    "export": (("splits/index.json",), ("exports/index.json",)),
+    "audit": (("splits/index.json",), ("audit.json",)),
+}
+
+
+class Runner:
+    """Runs stages of one config in one run directory."""
+
+    def __init__(self, config: PipelineConfig, config_path: str | None = None, progress: Progress | None = None,
+                 force: bool = False) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.run_dir = Path(config.run_dir)
+        self.progress = progress
+        self.force = force
+
+    def path(self, name: str) -> Path:
+        return self.run_dir / name
+
+    @property
+    def cache_path(self) -> Path:
+        return self.run_dir / "llm_cache.sqlite"
+
+    @contextmanager
+    def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        if self.progress is None:
+            yield lambda n: None
+            return
+        task_id = self.progress.add_task(description, total=total)
+        try:
+            yield lambda n: self.progress.advance(task_id, n) if self.progress else None
+        finally:
+            self.progress.update(task_id, completed=total)
+
+    def extra_inputs(self, stage: str) -> list[Path]:
+        if stage == "sources":
+            from promedical.data.sources import resolve_path
+
+            root = Path(self.config.data_root) if self.config.data_root else None
+            return [resolve_path(s, root) for s in self.config.sources]
+        if stage == "review":
+            return self.decision_files()
+        return []
+
+    def decision_files(self) -> list[Path]:
+        """Review decisions in round order: the config's files, then rounds added with ``data review-in``."""
+        added = sorted(self.path("review").glob("round-*.decisions.jsonl"), key=lambda p: int(p.name.split("-")[1]
+                                                                                             .split(".")[0]))
+        return [Path(p) for p in self.config.review.decisions] + added
+
+    def stage_key(self, stage: str) -> str:
+        inputs = {name: self._hash(self.path(name)) for name in FILES[stage][0]}
+        extra = {str(p): self._hash(p) for p in self.extra_inputs(stage)}
+        return content_hash({"stage": stage, "version": STAGE_VERSION, "config": self.config.section(stage),
+                             "inputs": inputs, "extra": extra})
+
+    @staticmethod
+    def _hash(path: Path) -> str | None:
+        if path.is_dir():
+            return content_hash(sorted((str(p.relative_to(path)), file_sha256(str(p)))
+                                       for p in path.rglob("*") if p.is_file()))
+        return file_sha256(str(path)) if path.is_file() else None
+
+    def done(self, stage: str, key: str) -> dict[str, Any] | None:
+        manifest = self.path(f"{stage}.manifest.json")
+        if self.force or not manifest.is_file():
+            return None
+        try:
+            record = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return None
+        if record.get("stage_key") != key or not all(self.path(o).exists() for o in FILES[stage][1]):
+            return None
+        return record
+
+    def run_stage(self, stage: str) -> dict[str, Any]:
+        from promedical.data import stages
+
+        if stage not in STAGES:
+            raise UserError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+        missing = [name for name in FILES[stage][0] if not self.path(name).exists()]
+        if missing:
+            raise UserError(f"{self.run_dir}: stage {stage!r} needs {', '.join(missing)}: run the earlier stages")
+        key = self.stage_key(stage)
+        previous = self.done(stage, key)
+        if previous is not None:
+            return {"stage": stage, "skipped": True, "counts": previous.get("counts", {})}
+        counts = getattr(stages, f"stage_{stage}")(self)
+        inputs = [self.path(n) for n in FILES[stage][0] if self.path(n).is_file()] + self.extra_inputs(stage)
+        write_manifest(self.run_dir, stage, {"config_file": self.config_path, **self.config.section(stage)},
+                       inputs=inputs, counts=counts,
+                       extra={"stage_key": key, "stage_version": STAGE_VERSION, "outputs": list(FILES[stage][1])})
+        return {"stage": stage, "skipped": False, "counts": counts}
+
+    def run(self, stages: Sequence[str] = STAGES) -> list[dict[str, Any]]:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.run_dir / "pipeline.config.json", self.config.model_dump(mode="json"))
+        return [self.run_stage(stage) for stage in stages]
