@@ -153,9 +153,12 @@ def parse_draft(
                                   created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                   note=f"{DRAFT_PROMPT_VERSION}; attempt {attempt}"),
         )
-    except (ValidationError, ValueError) as exc:
-        message = str(exc).splitlines()
-        return None, "rubric schema: " + (message[-1].strip() if len(message) > 1 else message[0])[:200]
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "-"
+        return None, f"rubric schema: {where}: {str(first['msg']).removeprefix('Value error, ')}"[:240]
+    except ValueError as exc:
+        return None, f"rubric schema: {exc}"[:240]
     return rubric, None
 
 

@@ -14,13 +14,20 @@ import numpy as np
 
 from promedical.data.instruction import Instruction
 
-LABELS_VERSION = "labels/v1"
+LABELS_VERSION = "labels/v2"
 CATEGORIES_V1: dict[str, str] = {
     "diagnosis": "What could be causing my symptoms? Possible diagnosis, differential diagnosis, signs and tests.",
     "treatment": "How is this condition treated? Medication, dosage, drug interactions, side effects, surgery.",
     "prevention_lifestyle": "How can I prevent this? Diet, exercise, lifestyle, vaccination, screening, risk factors.",
     "medical_knowledge": "Explain what this disease is, its causes, mechanism, genetics, prognosis and research.",
     "urgent_safety": "Is this an emergency? Severe pain, bleeding, overdose, suicidal thoughts, should I go to the ER.",
+}
+# v2: the treatment prototype names drug-combination questions ("can I take X with Y?"), which v1 sent to
+# urgent_safety.
+CATEGORIES_V2: dict[str, str] = {
+    **CATEGORIES_V1,
+    "treatment": "How is this treated? Which medicine should I take, can I take this drug with another drug, "
+    "dosage, interactions, side effects, surgery.",
 }
 SPECIALTIES_V1: dict[str, str] = {
     "cardiology": "heart, chest pain, blood pressure, hypertension, arrhythmia, heart attack, cholesterol",
@@ -63,8 +70,8 @@ def label_instructions(
         return [], {"category": {}, "specialty": {}}
     texts = [i.text for i in instructions]
     vectors = embed_fn(texts)
-    cat_names, spec_names = list(CATEGORIES_V1), list(SPECIALTIES_V1)
-    categories = nearest_labels(vectors, embed_fn(list(CATEGORIES_V1.values())), cat_names)
+    cat_names, spec_names = list(CATEGORIES_V2), list(SPECIALTIES_V1)
+    categories = nearest_labels(vectors, embed_fn(list(CATEGORIES_V2.values())), cat_names)
     specialties = nearest_labels(vectors, embed_fn(list(SPECIALTIES_V1.values())), spec_names)
     out = [
         item.with_meta(category=c, category_score=round(cs, 4), specialty=s, specialty_score=round(ss, 4),

@@ -42,6 +42,15 @@ FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
+def code_versions() -> dict[str, str]:
+    """Versioned prompts and label sets: a new version invalidates the stage that uses it."""
+    from promedical.data.difficulty import DIFFICULTY_PROMPT_VERSION
+    from promedical.data.drafting import DRAFT_PROMPT_VERSION
+    from promedical.data.labels import LABELS_VERSION
+
+    return {"difficulty": DIFFICULTY_PROMPT_VERSION, "labels": LABELS_VERSION, "draft": DRAFT_PROMPT_VERSION}
+
+
 class Runner:
     """Runs stages of one config in one run directory."""
 
@@ -90,8 +99,8 @@ class Runner:
     def stage_key(self, stage: str) -> str:
         inputs = {name: self._hash(self.path(name)) for name in FILES[stage][0]}
         extra = {str(p): self._hash(p) for p in self.extra_inputs(stage)}
-        return content_hash({"stage": stage, "version": STAGE_VERSION, "config": self.config.section(stage),
-                             "inputs": inputs, "extra": extra})
+        return content_hash({"stage": stage, "version": STAGE_VERSION, "code": code_versions().get(stage),
+                             "config": self.config.section(stage), "inputs": inputs, "extra": extra})
 
     @staticmethod
     def _hash(path: Path) -> str | None:
