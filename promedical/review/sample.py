@@ -7,9 +7,13 @@ both veto polarities and model names that appear inside response texts (which bl
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 from promedical.rubrics.records import Response, Status, Verdict
 from promedical.rubrics.schema import Rubric
+
+if TYPE_CHECKING:
+    from promedical.review.store import Database
 
 SAMPLE_MODELS = ("acme/medchat-7b", "northwind-clinic-llm", "contoso/qwen-med-8b")
 TOPICS = (
@@ -74,3 +78,32 @@ def sample_verdicts(rubrics: list[Rubric], responses: list[Response], judge: str
             out.append(Verdict(response_id=response.id, rubric_id=response.rubric_id, criterion_id=criterion.id,
                                status=status, judge=judge))
     return out
+
+
+def seed_demo(
+    database: Database, *, project: str = "demo", reviewers: tuple[str, ...] = ("alice", "bob"), n_rubrics: int = 4,
+    overlap: int = 2, password: str = "review-pass-1", seed: int = 0,
+) -> dict[str, str]:
+    """Fill ``database`` with an admin, reviewers and a sample project with every kind of task assigned.
+
+    Returns ``{username: password}``; every account gets ``password`` (the admin is ``admin``).
+    """
+    from promedical.review import auth, projects
+
+    rubrics = sample_rubrics(n_rubrics)
+    responses = sample_responses(rubrics)
+    verdicts = sample_verdicts(rubrics, responses, seed=seed)
+    rng = random.Random(seed)
+    with database.write() as session:
+        auth.create_user(session, "admin", password, "admin")
+        users = [auth.create_user(session, name, password, "reviewer") for name in reviewers]
+        target = projects.create_project(session, project)
+        projects.import_rubrics(session, target, rubrics)
+        projects.import_responses(session, target, responses)
+        projects.import_verdicts(session, target, verdicts)
+        projects.open_round(session, target)
+        for kind in ("rubric", "pointwise", "pairwise"):
+            if kind != "rubric":
+                projects.create_adjudication_tasks(session, target, kind)
+            projects.assign(session, target, kind, users, overlap, rng)
+    return {name: password for name in ("admin", *reviewers)}
