@@ -47,7 +47,8 @@ class HFLocalGenerator:
 
     @property
     def spec(self) -> str:
-        return f"hf:{self.name}"
+        # Unconstrained decoding answers differently, so it is part of the name (and of cache keys).
+        return f"hf:{self.name}" if self.constrained else f"hf:{self.name}#constrained=0"
 
     def _load(self) -> None:
         if self._model is not None:

@@ -1,0 +1,38 @@
+"""The judge over a local transformers model (tiny random Llama: mechanics only) and ``load_judge`` dispatch."""
+
+from __future__ import annotations
+
+import pytest
+
+from promedical.io import UserError
+from promedical.judge.pointwise import PointwiseConfig, PointwiseJudge
+from promedical.judge.protocol import load_judge
+from promedical.rubrics.records import Status
+from tests.helpers_judge import items
+
+
+@pytest.mark.slow
+def test_random_model_still_yields_one_verdict_per_criterion_with_reasons(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = PointwiseConfig(mode="grouped", max_tokens=24, reasks=1)
+    spec = "hf:tiny-llama#batch=2&constrained=0"  # the prompt shows the format; the answer is validated
+    judge = load_judge(spec, config=config, cache_path=tmp_path / "c.sqlite")
+    assert isinstance(judge, PointwiseJudge) and judge.spec == "hf:tiny-llama#constrained=0"
+    work = items()[:2]
+    verdicts = judge.grade_many(work)
+    assert sorted(v.key for v in verdicts) == sorted((x.id, c.id) for r, x in work for c in r.criteria)
+    for v in verdicts:
+        assert v.judge == judge.spec and v.template_version == "pointwise-grouped/1"
+        if v.status is Status.UNSCORED:  # a random model cut at 24 tokens cannot finish the JSON
+            assert v.reason and "attempt" in v.reason
+    assert judge.usage.calls == judge.usage.requests >= 2
+    judge.close()
+
+
+def test_rm_specs_dispatch_to_the_reward_model_judge(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UserError, match=r"rm\.json"):
+        load_judge(f"rm:{tmp_path}")
+
+
+def test_unknown_backend_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="unknown backend"):
+        load_judge("gpt:whatever")
