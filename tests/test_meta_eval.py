@@ -17,7 +17,7 @@ from promedical.rubrics.records import Status, Verdict
 from tests.helpers_importers import last_json, run_cli
 
 RESAMPLES = 300
-META_EVAL = ("labels", "meta-eval")
+META_EVAL = ("judge", "meta-eval")
 MET, UNMET, UNSCORED = Status.MET, Status.UNMET, Status.UNSCORED
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 
+from promedical.cli import meta_eval as meta_eval_cli
 from promedical.cli.common import JSON_HELP, emit_json, fail, progress
 from promedical.io import load_models, read_rubrics, write_jsonl
 from promedical.judge.pairwise import PairwiseConfig, PairwiseJudge, make_pairs, summarise_pairs
@@ -28,6 +29,7 @@ from promedical.runs import write_manifest
 
 app = typer.Typer(help="Judge responses against rubric criteria (LLM-as-judge or reward model).",
                   no_args_is_help=True)
+app.command("meta-eval")(meta_eval_cli.meta_eval)
 
 SPEC_HELP = ("Judge spec: openai:<model>@<base_url>[#structured=json_schema|json_object|guided_json|none], "
              "hf:<name-or-path>[#batch=N], or rm:<checkpoint>.")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from promedical.cli import meta_eval as meta_eval_cli
 from promedical.cli.common import JSON_HELP, emit_json, fail, stderr
 from promedical.io import read_rubrics, write_jsonl
 from promedical.labels import import_kqa_nli
@@ -74,7 +73,3 @@ def import_(
                    "responses_out": str(responses_out) if responses_out else None})
     else:
         typer.echo(f"wrote {summary['verdicts']} label verdicts -> {out}")
-
-
-# Until the judge command group exists, meta-evaluation is reachable here as ``promedical labels meta-eval``.
-app.command("meta-eval")(meta_eval_cli.meta_eval)
