@@ -137,7 +137,8 @@ def _rubric_payload(
             .order_by(RubricRevision.number)
         ).all()
     ]
-    return {"token": assignment.token, "kind": "rubric", "rubric": rubric.model_dump(mode="json"),
+    shown = rubric.model_dump(mode="json", exclude={"provenance"})  # the drafting model stays hidden too
+    return {"token": assignment.token, "kind": "rubric", "rubric": shown,
             "revision": number, "history": history, "decision": decision, "choices": list(DECISIONS)}
 
 
