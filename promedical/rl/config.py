@@ -112,7 +112,7 @@ class GRPOSettings(_Strict):
     max_completion_length: int = Field(default=256, ge=1)
     lora: LoraSettings | None = None
     bf16: bool = False
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = False  # TRL turns it on by default; worth it on GPUs with long completions
     deepspeed: str | None = None  # a DeepSpeed JSON config (GPU); usually given through `accelerate launch` instead
     save_steps: int = Field(default=50, ge=1)
     save_total_limit: int = Field(default=2, ge=1)

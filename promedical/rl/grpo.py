@@ -14,7 +14,7 @@ from typing import Any
 
 from promedical.io import UserError, iter_jsonl, read_rubrics
 from promedical.rl.config import GRPOSettings, LoraSettings, RewardSettings
-from promedical.rl.monitor_callback import MonitorCallback
+from promedical.rl.monitor_callback import MonitorCallback, TrainScorer
 from promedical.rl.rewards import RewardHistory, RubricReward, load_reward_judge
 from promedical.rubrics.schema import Rubric
 
@@ -104,7 +104,8 @@ def grpo_args(s: GRPOSettings) -> Any:
         max_completion_length=s.max_completion_length,
         temperature=g.temperature,
         top_p=g.top_p,
-        bf16=s.bf16,
+        bf16=s.bf16,  # TRL defaults to True
+        activation_checkpointing=s.gradient_checkpointing,  # TRL defaults to True (slower on CPU)
         deepspeed=s.deepspeed,
         save_strategy="steps",
         save_steps=s.save_steps,
@@ -113,7 +114,6 @@ def grpo_args(s: GRPOSettings) -> Any:
         report_to="none",
         seed=s.seed,
         log_completions=False,
-        **({"gradient_checkpointing": True} if s.gradient_checkpointing else {}),
         disable_tqdm=True,
         **vllm,
     )
@@ -134,20 +134,33 @@ def load_policy(name: str) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def train_scorer(reward: Any) -> TrainScorer:
+    """The training reward as a probe scorer: rubric reward (hierarchical) or scalar RM (baseline)."""
+    if isinstance(reward, RubricReward):
+        def hierarchical(rubrics: list[Rubric], answers: list[str], step: int) -> list[float | None]:
+            probe = RubricReward({**reward.rubrics, **{r.id: r for r in rubrics}}, reward.judge, reward.params,
+                                 policy_name=reward.policy_name, history=RewardHistory())
+            return [s.reward if s else None for s in probe.score_texts([r.id for r in rubrics], answers, step)]
+        return hierarchical
+
+    def scalar(rubrics: list[Rubric], answers: list[str], step: int) -> list[float | None]:
+        return list(reward.score_texts([r.instruction for r in rubrics], answers))
+    return scalar
+
+
 def monitor_callback(s: GRPOSettings, reward: Any, history: RewardHistory, policy_name: str) -> MonitorCallback:
+    """Monitors; with ``monitors.probe_rubrics`` and ``probe_judge``, the held-out probe as well."""
     m = s.monitors
     probes: list[Rubric] = []
     heldout = None
-    if m.probe_rubrics and m.probe_judge and isinstance(reward, RubricReward):
+    if m.probe_rubrics and m.probe_judge:
         probes = read_rubrics(m.probe_rubrics)[: m.probe_n]
         judge = load_reward_judge(m.probe_judge, concurrency=s.reward.concurrency, timeout=s.reward.timeout,
                                   retries=s.reward.retries)
         heldout = RubricReward({r.id: r for r in probes}, judge, s.reward.params, policy_name=policy_name,
                                history=RewardHistory())
-        reward = RubricReward({**reward.rubrics, **{r.id: r for r in probes}}, reward.judge, reward.params,
-                              policy_name=policy_name, history=RewardHistory())
-    return MonitorCallback(s.output_dir, history, train_reward=reward if heldout else None, heldout_reward=heldout,
-                           probe_rubrics=probes, probe_every=m.probe_every,
+    return MonitorCallback(s.output_dir, history, train_scorer=train_scorer(reward) if heldout else None,
+                           heldout_reward=heldout, probe_rubrics=probes, probe_every=m.probe_every,
                            max_new_tokens=m.probe_max_new_tokens or s.max_completion_length)
 
 
@@ -227,6 +240,7 @@ def run(s: GRPOSettings, extra_callbacks: list[Any] | None = None) -> dict[str, 
         "final_policy": str(final) if final else None,
         "resumed_from": resume,
         "global_step": trainer.state.global_step,
+        "world_size": trainer.args.world_size,
         "train_runtime": result.metrics.get("train_runtime"),
         "metrics": final_metrics(trainer.state.log_history),
         "monitors_summary": str(out / "monitors_summary.json"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ from transformers import TrainerCallback
 
 from promedical.io import write_json
 from promedical.rl import monitors
-from promedical.rl.rewards import RewardHistory, RubricReward
+from promedical.rl.rewards import RewardHistory, RubricReward, component_metrics
 from promedical.rubrics.schema import Rubric
+
+TrainScorer = Callable[[list[Rubric], list[str], int], list[float | None]]
 
 
 def _chat_prompt(rubric: Rubric) -> list[dict[str, str]]:
@@ -56,7 +59,7 @@ class MonitorCallback(TrainerCallback):
         self,
         run_dir: str | Path,
         history: RewardHistory,
-        train_reward: RubricReward | None = None,
+        train_scorer: TrainScorer | None = None,
         heldout_reward: RubricReward | None = None,
         probe_rubrics: list[Rubric] | None = None,
         probe_every: int = 10,
@@ -64,7 +67,7 @@ class MonitorCallback(TrainerCallback):
     ) -> None:
         self.run_dir = Path(run_dir)
         self.history = history
-        self.train_reward = train_reward
+        self.train_scorer = train_scorer
         self.heldout_reward = heldout_reward
         self.probe_rubrics = probe_rubrics or []
         self.probe_every = probe_every
@@ -73,17 +76,19 @@ class MonitorCallback(TrainerCallback):
 
     @property
     def probing(self) -> bool:
-        return bool(self.probe_rubrics) and self.train_reward is not None and self.heldout_reward is not None
+        return bool(self.probe_rubrics) and self.train_scorer is not None and self.heldout_reward is not None
 
     def probe(self, model: Any, tokenizer: Any, step: int) -> dict[str, Any]:
-        assert self.train_reward is not None and self.heldout_reward is not None
+        assert self.train_scorer is not None and self.heldout_reward is not None
         answers = generate_answers(model, tokenizer, self.probe_rubrics, self.max_new_tokens)
-        ids = [r.id for r in self.probe_rubrics]
-        train = [s.reward if s else None for s in self.train_reward.score_texts(ids, answers, step)]
-        heldout = [s.reward if s else None for s in self.heldout_reward.score_texts(ids, answers, step)]
-        record = {"step": step, "time": time.time(), **{f"probe/{k}": v for k, v in
-                                                        monitors.divergence(train, heldout).items()},
-                  **{f"probe/{k}": v for k, v in monitors.lexicon_rates(answers).items()}}
+        train = self.train_scorer(self.probe_rubrics, answers, step)
+        heldout_scores = self.heldout_reward.score_texts([r.id for r in self.probe_rubrics], answers, step)
+        heldout = [s.reward if s else None for s in heldout_scores]
+        record = {"step": step, "time": time.time(),
+                  **{f"probe/{k}": v for k, v in monitors.divergence(train, heldout).items()},
+                  **{f"probe/heldout_{k}": v for k, v in component_metrics(heldout_scores, answers).items()},
+                  **{f"probe/{k}": v for k, v in monitors.lexicon_rates(answers).items()},
+                  "probe/train_rewards": train, "probe/heldout_rewards": heldout}
         self.probes.append(record)
         with open(self.run_dir / "monitors.jsonl", "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, sort_keys=True) + "\n")
@@ -101,7 +106,7 @@ class MonitorCallback(TrainerCallback):
         if model is None or tokenizer is None:
             return
         record = self.probe(model, tokenizer, state.global_step)
-        state.log_history.append({k: v for k, v in record.items() if k != "time"})
+        state.log_history.append({k: v for k, v in record.items() if not isinstance(v, list) and k != "time"})
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
