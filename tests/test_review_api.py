@@ -38,7 +38,7 @@ def _tasks(client: TestClient, kind: str) -> list[str]:
     return [i["token"] for i in items if i["kind"] == kind]
 
 
-def test_rubric_accept_edit_reject_and_pass_rate(site) -> None:
+def test_rubric_accept_edit_reject_and_pass_rate(site, tmp_path: Path) -> None:
     app, client_for = site
     alice, bob = client_for("alice"), client_for("bob")
     tokens_a, tokens_b = _tasks(alice, "rubric"), _tasks(bob, "rubric")
@@ -84,7 +84,7 @@ def test_rubric_accept_edit_reject_and_pass_rate(site) -> None:
         from promedical.review import export, projects
 
         project = projects.project_by_name(session, "demo")
-        records = {r.rubric_id: r for r in export.decision_records(session, project)}
+        records = {r.rubric_id: r for r in export.outcome_records(session, project)}
         rounds = export.round_summaries(session, project)
     assert set(records) == {p0["rubric"]["id"], p1["rubric"]["id"], p2["rubric"]["id"]}
     edited = records[p1["rubric"]["id"]]
@@ -97,7 +97,25 @@ def test_rubric_accept_edit_reject_and_pass_rate(site) -> None:
     assert records[p2["rubric"]["id"]].critiques == ["v1 penalises an AI disclaimer"]
     assert rounds[0].decided == 3 and rounds[0].accepted == 1 and rounds[0].rubrics == 4
     assert rounds[0].pass_rate == pytest.approx(1 / 3)
-    assert p3["kind"] == "rubric"
+    assert p3["kind"] == "rubric" and "provenance" not in p3["rubric"]
+
+    # The pipeline's format: one ReviewDecision per (rubric, reviewer), per-round file for `data review-in`.
+    from promedical.io import load_models
+    from promedical.review.export import export_project
+    from promedical.rubrics.review import ReviewDecision
+
+    with app.state.db.read() as session:
+        counts = export_project(session, projects.project_by_name(session, "demo"), tmp_path / "out", n_boot=20)
+    assert counts["decisions.jsonl"] == counts["round-1.decisions.jsonl"] == 3
+    loaded, problems = load_models(tmp_path / "out" / "round-1.decisions.jsonl", ReviewDecision, id_field="rubric_id")
+    assert problems == []
+    by_decision = {d.decision: d for _, d in loaded}
+    assert set(by_decision) == {"accept", "edit", "reject"} and {d.reviewer for _, d in loaded} == {"alice"}
+    assert by_decision["edit"].edited == edited.rubric and by_decision["edit"].round == 1
+    assert by_decision["reject"].critique == "v1 penalises an AI disclaimer" and by_decision["accept"].edited is None
+    kept = read_rubrics([tmp_path / "out" / "rubrics.jsonl"])
+    assert sorted((r.id, r.version) for r in kept) == sorted([(p0["rubric"]["id"], 1), (p1["rubric"]["id"], 2)])
+    assert rounds[0].decision_pass_rate == pytest.approx(1 / 3)
 
 
 def test_adjudication_agreement_and_cli_export(site, tmp_path: Path) -> None:

@@ -21,8 +21,9 @@ from promedical.review.web import admin_user, db_of, render
 
 router = APIRouter(prefix="/admin")
 EXPORTS: dict[str, Callable[..., list[Any]]] = {
-    "decisions": export.decision_records,
-    "rubrics": lambda s, p: [d.rubric for d in export.decision_records(s, p) if d.rubric is not None],
+    "decisions": export.reviewer_decisions,
+    "outcomes": export.outcome_records,
+    "rubrics": lambda s, p: [d.rubric for d in export.outcome_records(s, p) if d.rubric is not None],
     "rounds": export.round_summaries,
     "verdicts": export.expert_verdicts,
     "pairwise": export.pairwise_records,

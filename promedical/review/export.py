@@ -1,9 +1,12 @@
 """Results out of the review database: rubric decisions, round pass rates, adjudication labels, agreement.
 
 The rubric-decision export is what the data pipeline reads back (see docs/formats.md, "Review decisions"):
-one ``promedical.review-decision/1`` record per reviewed rubric, the kept rubrics as plain ``Rubric`` records, and
-one ``promedical.review-round/1`` summary per round. Pointwise expert labels are exported as ``Verdict`` records
-(judge ``human:<reviewer>``), pairwise ones as ``promedical.review-pairwise/1`` records in canonical a/b terms.
+one ``promedical.review_decision/1`` record (``promedical.rubrics.review.ReviewDecision``) per rubric and reviewer,
+also split per round for ``promedical data review-in``; beside it one ``promedical.review-outcome/1`` record per
+rubric (the settled outcome with the full edit history), the kept rubrics as plain ``Rubric`` records, and one
+``promedical.review-round/1`` summary (pass rates) per round. Pointwise expert labels are exported as ``Verdict``
+records (judge ``human:<reviewer>``), pairwise ones as ``promedical.review-pairwise/1`` records in canonical a/b
+terms.
 """
 
 from __future__ import annotations
@@ -38,10 +41,12 @@ from promedical.review.store import (
     User,
 )
 from promedical.rubrics.records import Status, Verdict
+from promedical.rubrics.review import ReviewDecision
+from promedical.rubrics.review import pass_rate as decision_pass_rate
 from promedical.rubrics.schema import Rubric, Tier
 from promedical.rubrics.scoring import Order, compare, score
 
-DECISION_SCHEMA: Literal["promedical.review-decision/1"] = "promedical.review-decision/1"
+OUTCOME_SCHEMA: Literal["promedical.review-outcome/1"] = "promedical.review-outcome/1"
 ROUND_SCHEMA: Literal["promedical.review-round/1"] = "promedical.review-round/1"
 PAIRWISE_SCHEMA = "promedical.review-pairwise/1"
 
@@ -66,8 +71,8 @@ class RevisionRecord(_Record):
     at: str
 
 
-class ReviewDecisionRecord(_Record):
-    schema_version: Literal["promedical.review-decision/1"] = DECISION_SCHEMA
+class RubricOutcome(_Record):
+    schema_version: Literal["promedical.review-outcome/1"] = OUTCOME_SCHEMA
     project: str
     review_round: int
     rubric_id: str
@@ -88,8 +93,9 @@ class RoundSummary(_Record):
     accepted: int
     edited: int
     rejected: int
-    pass_rate: float | None
-    usable_rate: float | None
+    pass_rate: float | None  # rubrics accepted unchanged / rubrics decided
+    usable_rate: float | None  # rubrics kept (accepted or edited) / rubrics decided
+    decision_pass_rate: float | None  # accept decisions / decisions (promedical.rubrics.review.pass_rate)
 
 
 def _iso(value: dt.datetime) -> str:
@@ -112,7 +118,7 @@ def _latest_per_assignment(session: Session, project: Project, kind: str) -> lis
     return list(latest.values())
 
 
-def decision_records(session: Session, project: Project) -> list[ReviewDecisionRecord]:
+def outcome_records(session: Session, project: Project) -> list[RubricOutcome]:
     records = []
     per_item: dict[int, list[ReviewerDecision]] = defaultdict(list)
     for task, _assignment, username, submission_id in _latest_per_assignment(session, project, "rubric"):
@@ -145,7 +151,7 @@ def decision_records(session: Session, project: Project) -> list[ReviewDecisionR
             ).all()
         ]
         rubric = None if outcome == "reject" else rubric_at(session, item.id)[0]
-        records.append(ReviewDecisionRecord(
+        records.append(RubricOutcome(
             project=project.name, review_round=round_number, rubric_id=item.rubric_id,
             rubric_version=item.rubric_version, decision=outcome,
             critiques=[d.critique for d in decisions if d.critique], rubric=rubric, decisions=decisions, edits=edits,
@@ -153,20 +159,41 @@ def decision_records(session: Session, project: Project) -> list[ReviewDecisionR
     return records
 
 
+def reviewer_decisions(session: Session, project: Project) -> list[ReviewDecision]:
+    """Each reviewer's latest decision on each rubric, in the pipeline's ``ReviewDecision`` format."""
+    out = []
+    for task, _assignment, username, submission_id in _latest_per_assignment(session, project, "rubric"):
+        row = session.scalar(select(RubricDecision).where(RubricDecision.submission_id == submission_id))
+        submission = session.get(Submission, submission_id)
+        item = session.get(RubricItem, task.item_id)
+        if row is None or submission is None or item is None or item.round_id is None:
+            continue
+        number = session.scalar(select(ReviewRound.number).where(ReviewRound.id == item.round_id))
+        edited = rubric_at(session, item.id, row.revision)[0] if row.decision == "edit" else None
+        out.append(ReviewDecision(rubric_id=item.rubric_id, rubric_version=item.rubric_version, round=number or 0,
+                                  reviewer=username, decision=row.decision,
+                                  critique=row.critique, edited=edited, decided_at=_iso(submission.created_at)))
+    return sorted(out, key=lambda d: (d.round, d.rubric_id, d.rubric_version, d.reviewer))
+
+
 def round_summaries(session: Session, project: Project) -> list[RoundSummary]:
     by_round: dict[int, list[str | None]] = defaultdict(list)
-    decided = {(r.review_round, r.rubric_id, r.rubric_version): r.decision for r in decision_records(session, project)}
+    decided = {(r.review_round, r.rubric_id, r.rubric_version): r.decision for r in outcome_records(session, project)}
     for item, number in session.execute(
         select(RubricItem, ReviewRound.number).join(ReviewRound, ReviewRound.id == RubricItem.round_id)
         .where(RubricItem.project_id == project.id)
     ).all():
         by_round[number].append(decided.get((number, item.rubric_id, item.rubric_version)))
+    by_round_decisions: dict[int, list[ReviewDecision]] = defaultdict(list)
+    for decision in reviewer_decisions(session, project):
+        by_round_decisions[decision.round].append(decision)
     out = []
     for number in sorted(by_round):
         rate = pass_rate(by_round[number])
         out.append(RoundSummary(project=project.name, review_round=number, rubrics=len(by_round[number]),
                                 decided=rate.decided, accepted=rate.accepted, edited=rate.edited,
-                                rejected=rate.rejected, pass_rate=rate.pass_rate, usable_rate=rate.usable_rate))
+                                rejected=rate.rejected, pass_rate=rate.pass_rate, usable_rate=rate.usable_rate,
+                                decision_pass_rate=decision_pass_rate(by_round_decisions[number])))
     return out
 
 
@@ -249,16 +276,19 @@ def project_agreement(session: Session, project: Project, n_boot: int = 1000, se
 
 def export_project(session: Session, project: Project, out_dir: Path, n_boot: int = 1000) -> dict[str, int]:
     """Write every export file into ``out_dir`` (each atomically) plus a manifest; returns counts per file."""
-    decisions = decision_records(session, project)
-    kept = [d.rubric for d in decisions if d.rubric is not None]
+    outcomes = outcome_records(session, project)
+    decisions = reviewer_decisions(session, project)
     files: dict[str, list[Any]] = {
         "decisions.jsonl": decisions,
-        "rubrics.jsonl": kept,
+        "outcomes.jsonl": outcomes,
+        "rubrics.jsonl": [o.rubric for o in outcomes if o.rubric is not None],
         "rounds.jsonl": round_summaries(session, project),
         "verdicts.jsonl": expert_verdicts(session, project),
         "pairwise.jsonl": pairwise_records(session, project),
         "agreement.jsonl": project_agreement(session, project, n_boot=n_boot),
     }
+    for number in sorted({d.round for d in decisions}):
+        files[f"round-{number}.decisions.jsonl"] = [d for d in decisions if d.round == number]
     counts = {name: write_jsonl(out_dir / name, records) for name, records in files.items()}
     write_json(out_dir / "manifest.json", {"project": project.name, "exported_at": _iso(dt.datetime.now(dt.UTC)
                .replace(tzinfo=None)), "promedical": __version__, "files": counts, "n_boot": n_boot,
