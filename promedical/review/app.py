@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -57,6 +58,15 @@ def create_app(url: str, *, run_migrations: bool = True, secure_cookies: bool = 
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         return error_response(request, 422, f"{where or 'request'}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(IntegrityError)
+    async def _conflict(request: Request, _exc: IntegrityError) -> Response:
+        # Two writers raced (e.g. the same uid sent twice at once on PostgreSQL): nothing was stored by this one.
+        return error_response(request, 409, "conflicting concurrent write; nothing was saved, retry the request")
+
+    @app.exception_handler(OperationalError)
+    async def _busy(request: Request, _exc: OperationalError) -> Response:
+        return error_response(request, 503, "the database is busy or unavailable; nothing was saved, retry")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
