@@ -116,7 +116,9 @@ def llama_server(workdir: Path, threads: int) -> Iterator[str]:
     proc = subprocess.Popen(
         ["nice", "-n", "10", sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()),
          "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
-         "--n_threads", str(threads), "--verbose", "False"],
+         "--n_threads", str(threads), "--verbose", "False",
+         # some llama.cpp CPU builds crash in batched prompt kernels; one token per micro-batch avoids it
+         *os.environ.get("PROMEDICAL_LLAMA_SERVER_ARGS", "--n_ubatch 1").split()],
         stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}/v1"
@@ -195,7 +197,8 @@ def main() -> None:
     parser.add_argument("--no-llm", action="store_true", help="only the lexical baseline")
     parser.add_argument("--judge-args", default="", help="extra arguments for `promedical judge run`")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--hb-rows", type=int, default=20, help="HealthBench graded rows to judge (0 = all 67)")
+    parser.add_argument("--kqa-responses", type=int, default=0, help="K-QA answers the LLM judges (0 = all 30)")
+    parser.add_argument("--hb-rows", type=int, default=0, help="HealthBench rows the LLM judges (0 = all 67)")
     parser.add_argument("--lexical-threshold", type=float, default=0.5)
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
@@ -213,45 +216,54 @@ def main() -> None:
     kqa_responses = read_responses(work / "kqa_responses.jsonl")
     wanted = {r.rubric_id for r in kqa_responses}
     kqa_rubrics = [r for r in read_rubrics([work / "kqa_rubrics_all.jsonl"]) if r.id in wanted]
-    write_jsonl(work / "kqa_rubrics.jsonl", kqa_rubrics)
     kqa_labels = read_verdicts(work / "kqa_labels.jsonl")
 
-    # 2. HealthBench rubrics, the graded completion and the grader's labels; fixed-seed subsample
-    hb_import = cli("rubrics", "import", "--format", "healthbench", HEALTHBENCH, "-o", work / "hb_rubrics_all.jsonl",
-                    "--responses-out", work / "hb_responses_all.jsonl", "--verdicts-out", work / "hb_labels_all.jsonl",
+    # 2. HealthBench rubrics, the graded completion and the grader's labels
+    hb_import = cli("rubrics", "import", "--format", "healthbench", HEALTHBENCH, "-o", work / "hb_rubrics.jsonl",
+                    "--responses-out", work / "hb_responses.jsonl", "--verdicts-out", work / "hb_labels.jsonl",
                     "--json")
-    hb_rubrics, hb_responses, hb_labels = subsample(
-        args.hb_rows, read_rubrics([work / "hb_rubrics_all.jsonl"]), read_responses(work / "hb_responses_all.jsonl"),
-        read_verdicts(work / "hb_labels_all.jsonl"), args.seed)
-    write_jsonl(work / "hb_rubrics.jsonl", hb_rubrics)
-    write_jsonl(work / "hb_responses.jsonl", hb_responses)
-    write_jsonl(work / "hb_labels.jsonl", hb_labels)
+    full = {"kqa": (kqa_rubrics, kqa_responses, kqa_labels),
+            "healthbench": (read_rubrics([work / "hb_rubrics.jsonl"]), read_responses(work / "hb_responses.jsonl"),
+                            read_verdicts(work / "hb_labels.jsonl"))}
+    sizes = {"kqa": args.kqa_responses, "healthbench": args.hb_rows}
+    sample = {name: subsample(sizes[name], *full[name], args.seed) for name in full}
 
-    sets = {"kqa": (kqa_rubrics, kqa_responses, kqa_labels), "healthbench": (hb_rubrics, hb_responses, hb_labels)}
-    verdicts: dict[str, list[Verdict]] = {}
+    # 3. the lexical baseline on everything; the LLM judge on the (fixed-seed) sample
+    verdicts = {name: lexical_verdicts(rubrics, responses, args.lexical_threshold)
+                for name, (rubrics, responses, _) in full.items()}
+    for name, judged in verdicts.items():  # so `promedical judge meta-eval` can reproduce the numbers
+        write_jsonl(work / f"{name}_lexical_verdicts.jsonl", judged)
     timings: dict[str, float] = {}
-    for name, (rubrics, responses, _) in sets.items():
-        verdicts[name] = lexical_verdicts(rubrics, responses, args.lexical_threshold)
     spec = args.judge
     if not args.no_llm:
         extra = args.judge_args.split()
         with (llama_server(work, args.threads) if spec is None else _given(spec)) as judge_spec:
             spec = judge_spec
-            for name in sets:
-                out = work / f"{name}_llm_verdicts.jsonl"
-                timings[name] = run_judge(judge_spec, work / f"{name}_rubrics.jsonl", work / f"{name}_responses.jsonl",
-                                          out, extra)
+            for name, (rubrics, responses, _) in sample.items():
+                write_jsonl(work / f"{name}_sample_rubrics.jsonl", rubrics)
+                write_jsonl(work / f"{name}_sample_responses.jsonl", responses)
+                out = work / f"{name}_llm" / "verdicts.jsonl"
+                out.parent.mkdir(exist_ok=True)
+                timings[name] = run_judge(judge_spec, work / f"{name}_sample_rubrics.jsonl",
+                                          work / f"{name}_sample_responses.jsonl", out, extra)
                 verdicts[name] += read_verdicts(out)
 
-    results: dict[str, Any] = {"command": " ".join(sys.argv), "llm_judge": spec, "hb_rows": len(hb_responses),
+    results: dict[str, Any] = {"command": " ".join(sys.argv), "llm_judge": spec, "judge_args": args.judge_args,
                                "seed": args.seed, "resamples": args.resamples, "judge_seconds": timings,
                                "kqa_import": kqa_import, "healthbench_import": {k: hb_import.get(k) for k in
                                                                                 ("rows", "rubrics", "verdicts")}}
-    for name, (rubrics, _, labels) in sets.items():
-        report = meta_evaluate(labels, verdicts[name], tiers=tier_map(rubrics), n_resamples=args.resamples,
-                               seed=args.seed)
+    for name, (rubrics, _, labels) in full.items():
+        tiers = tier_map(rubrics)
+        report = meta_evaluate(labels, verdicts[name], tiers=tiers, n_resamples=args.resamples, seed=args.seed)
         write_json(work / f"{name}_meta_eval.json", report)
         results[name] = summarise(report)
+        if not args.no_llm:  # like for like: every judge on the sample the LLM judge saw
+            ids = {r.id for r in sample[name][1]}
+            report = meta_evaluate([v for v in labels if v.response_id in ids],
+                                   [v for v in verdicts[name] if v.response_id in ids], tiers=tiers,
+                                   n_resamples=args.resamples, seed=args.seed)
+            write_json(work / f"{name}_sample_meta_eval.json", report)
+            results[f"{name}_sample"] = {"responses": len(ids), **summarise(report)}
     write_json(work / "summary.json", results)
     sys.stdout.write(json.dumps(results, sort_keys=True) + "\n")
 
