@@ -1,0 +1,150 @@
+"""Judge cost: per-criterion grading (one call per criterion, as HealthBench grades) vs grouped mode vs a cached re-run.
+
+Same server, same responses, same 10-criterion rubrics (HealthBench samples from ``../shared/data``, each rubric cut
+to its first K criteria, weights renormalised). Measures model calls, prompt/completion tokens, wall time and the
+verdict status counts for each configuration. Without ``--base-url`` it starts a llama.cpp server with the packaged
+SmolLM2 GGUF on loopback (a weak judge: this measures cost, not quality).
+
+    nice -n 10 python benchmarks/judge_cost.py --responses 4 --criteria 10 --out /tmp/judge_cost.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from promedical.judge.pointwise import PointwiseConfig, PointwiseJudge
+from promedical.judge.summary import summarise_verdicts
+from promedical.llm.spec import load_generator
+from promedical.models import smollm2_gguf
+from promedical.rubrics.importers.healthbench import import_healthbench
+from promedical.rubrics.records import Response
+from promedical.rubrics.schema import Rubric, Tier, normalise_weights
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PROMEDICAL_SHARED_DATA", ROOT / ".." / "shared" / "data"))
+SAMPLES = SHARED / "healthbench_samples" / "m42_judge_responses.jsonl"
+
+
+def cut_rubric(rubric: Rubric, k: int) -> Rubric | None:
+    """The rubric's first ``k`` criteria with proficiency weights renormalised (None if no proficiency is left)."""
+    kept = list(rubric.criteria[:k])
+    proficiency = [c for c in kept if c.tier is Tier.PROFICIENCY]
+    if len(kept) < k or not proficiency:
+        return None
+    weights = iter(normalise_weights([c.weight or 0.0 for c in proficiency]))
+    criteria = [c.model_copy(update={"weight": next(weights)}) if c.tier is Tier.PROFICIENCY else c for c in kept]
+    return Rubric.model_validate({**rubric.model_dump(), "criteria": [c.model_dump() for c in criteria]})
+
+
+def load_items(n: int, k: int) -> list[tuple[Rubric, Response]]:
+    """The ``n`` shortest HealthBench sample (rubric, response) pairs with at least ``k`` criteria."""
+    if not SAMPLES.exists():
+        sys.exit(f"HealthBench samples not found at {SAMPLES} (set PROMEDICAL_SHARED_DATA)")
+    result = import_healthbench(SAMPLES)
+    rubrics = {r.id: r for r in result.rubrics}
+    pairs = []
+    for response in result.responses:
+        cut = cut_rubric(rubrics[response.rubric_id], k)
+        if cut is not None:
+            pairs.append((cut, response))
+    pairs.sort(key=lambda p: len(p[1].text) + sum(len(m.content) for m in p[0].prompt))
+    return pairs[:n]
+
+
+def start_server() -> tuple[subprocess.Popen[bytes], str]:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    extra = os.environ.get("PROMEDICAL_LLAMA_SERVER_ARGS", "--n_ubatch 1").split()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--model_alias", "smollm2",
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "8192", "--verbose", "False", *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    for _ in range(240):
+        try:
+            if httpx.get(f"{base}/models", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    proc.kill()
+    sys.exit("llama.cpp server did not start")
+
+
+def measure(name: str, spec: str, items: list[tuple[Rubric, Response]], config: PointwiseConfig, cache: Path,
+            concurrency: int) -> dict[str, Any]:
+    generator = load_generator(spec, timeout=600, retries=2, concurrency=concurrency, cache_path=cache)
+    judge = PointwiseJudge(generator, config)
+    start = time.perf_counter()
+    verdicts = judge.grade_many(items)
+    wall = time.perf_counter() - start
+    judge.close()
+    summary = summarise_verdicts(verdicts, judge.usage)
+    row = {"configuration": name, "mode": config.mode, "wall_seconds": round(wall, 1), **summary}
+    print(json.dumps(row), file=sys.stderr)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base-url", help="An OpenAI-compatible server (default: start llama.cpp with SmolLM2).")
+    parser.add_argument("--model", default="smollm2")
+    parser.add_argument("--structured", default="json_object", help="Structured-output flavour of the server.")
+    parser.add_argument("--responses", type=int, default=4)
+    parser.add_argument("--criteria", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--out", type=Path, help="Write the result rows as JSON here.")
+    args = parser.parse_args()
+
+    items = load_items(args.responses, args.criteria)
+    proc = None
+    base = args.base_url
+    if base is None:
+        proc, base = start_server()
+    spec = f"openai:{args.model}@{base}#structured={args.structured}"
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="judge-cost-") as tmp:
+            single = PointwiseConfig(mode="single", max_tokens=160)
+            grouped = PointwiseConfig(mode="grouped", max_tokens=120 * args.criteria)
+            rows.append(measure("per-criterion (HealthBench-style)", spec, items, single, Path(tmp) / "s.sqlite",
+                                args.concurrency))
+            rows.append(measure("grouped", spec, items, grouped, Path(tmp) / "g.sqlite", args.concurrency))
+            rows.append(measure("grouped, cached re-run", spec, items, grouped, Path(tmp) / "g.sqlite",
+                                args.concurrency))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+    result = {"spec": spec, "responses": len(items), "criteria_per_rubric": args.criteria,
+              "rubric_ids": [r.id for r, _ in items], "rows": rows}
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print("| configuration | calls | cache hits | prompt tokens | completion tokens | wall s | met | unmet "
+          "| unscored |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['configuration']} | {r['calls']} | {r['cache_hits']} | {r['prompt_tokens']} | "
+              f"{r['completion_tokens']} | {r['wall_seconds']} | {r['met']} | {r['unmet']} | {r['unscored']} |")
+    s, g = rows[0], rows[1]
+    if g["calls"] and g["prompt_tokens"]:
+        print(f"\ncalls per response: per-criterion {s['calls'] / len(items):.1f}, "
+              f"grouped {g['calls'] / len(items):.1f}; prompt tokens ratio "
+              f"{s['prompt_tokens'] / g['prompt_tokens']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
