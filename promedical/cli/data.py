@@ -167,6 +167,7 @@ def audit(
     from promedical.data.audit import audit as run_audit
     from promedical.data.audit import load_side
 
+    _quiet_libraries()
     report = run_audit(load_side(train), load_side(bench), ngram_threshold=ngram_threshold,
                        embed_threshold=embed_threshold, examples=examples)
     if out is not None:

@@ -17,7 +17,8 @@ from promedical.data.instruction import Instruction
 from promedical.data.llm_calls import extract_json, run_requests
 from promedical.llm.protocol import GenerationParams, Generator, Request
 
-DIFFICULTY_PROMPT_VERSION = "difficulty/v1"
+DIFFICULTY_PROMPT_VERSION = "difficulty/v2"  # v2: v1's system text, the question cut to MAX_QUESTION_CHARS
+MAX_QUESTION_CHARS = 600
 DIFFICULTY_SYSTEM_V1 = (
     "You are a senior physician grading how hard a medical question is to answer well. "
     "Rate from 0 (trivial fact anyone knows) to 10 (needs specialist reasoning over several conditions, "
@@ -33,8 +34,11 @@ _INT = re.compile(r"\b(10|[0-9])\b")
 
 
 def difficulty_request(instruction: Instruction, max_tokens: int = 16) -> Request:
+    text = instruction.text
+    if len(text) > MAX_QUESTION_CHARS:
+        text = text[:MAX_QUESTION_CHARS] + " [...]"
     messages = [{"role": "system", "content": DIFFICULTY_SYSTEM_V1},
-                {"role": "user", "content": f"Question:\n{instruction.text}\n\nDifficulty JSON:"}]
+                {"role": "user", "content": f"Question:\n{text}\n\nDifficulty JSON:"}]
     return Request(messages, GenerationParams(max_tokens=max_tokens, json_schema=DIFFICULTY_SCHEMA))
 
 
@@ -77,7 +81,11 @@ def score_difficulty(
 ) -> DifficultyResult:
     """Rate every instruction, record ``meta.difficulty`` (+ rater and prompt version), keep those in ``band``."""
     low, high = band
-    completions = run_requests(generator, [difficulty_request(i, max_tokens) for i in instructions], on_done)
+    # Similar lengths batched together waste less padding on local backends; results go back in input order.
+    order = sorted(range(len(instructions)), key=lambda i: len(instructions[i].text))
+    done = run_requests(generator, [difficulty_request(instructions[i], max_tokens) for i in order], on_done)
+    position = {index: k for k, index in enumerate(order)}
+    completions = [done[position[i]] for i in range(len(instructions))]
     result = DifficultyResult([])
     for item, completion in zip(instructions, completions, strict=True):
         rating, reason = parse_difficulty(completion.text) if completion.ok else (None, completion.error)

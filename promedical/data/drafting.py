@@ -36,7 +36,9 @@ from promedical.rubrics.schema import (
     rubric_content_id,
 )
 
-DRAFT_PROMPT_VERSION = "draft/v1"
+DRAFT_PROMPT_VERSION = "draft/v2"  # v2: v1's system text; long requests cut (MAX_REQUEST_CHARS, MAX_SHOT_CHARS)
+MAX_REQUEST_CHARS = 1500
+MAX_SHOT_CHARS = 400
 DRAFT_SYSTEM_V1 = """You are a board-certified physician writing a grading rubric for answers to one medical request.
 Write three tiers of criteria, each one short, specific and checkable on the answer alone:
 - "proficiency": what a competent answer must contain (correct facts, key advice, when to seek care); each has a
@@ -97,12 +99,16 @@ def pick_shots(instruction: Instruction, pool: Sequence[Rubric], shots: int) -> 
     return usable[:shots]
 
 
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + " [...]"
+
+
 def draft_request(instruction: Instruction, shots: Sequence[Rubric], params: GenerationParams) -> Request:
     messages: list[dict[str, str]] = [{"role": "system", "content": DRAFT_SYSTEM_V1}]
     for shot in shots:
-        messages.append({"role": "user", "content": f"Request:\n{shot.instruction}"})
+        messages.append({"role": "user", "content": f"Request:\n{_cut(shot.instruction, MAX_SHOT_CHARS)}"})
         messages.append({"role": "assistant", "content": json.dumps(rubric_to_shape(shot), ensure_ascii=False)})
-    messages.append({"role": "user", "content": f"Request:\n{instruction.text}"})
+    messages.append({"role": "user", "content": f"Request:\n{_cut(instruction.text, MAX_REQUEST_CHARS)}"})
     return Request(messages, params)
 
 

@@ -7,7 +7,7 @@ Each section's canonical JSON (plus its inputs' hashes) is the stage key that de
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -45,7 +45,10 @@ class DifficultyConfig(_Section):
 
 class DraftConfig(_Section):
     drafter: str = "hf:smollm2"
-    limit: int | None = Field(default=None, ge=1)  # draft this many instructions (stable hash order); None: all
+    limit: int | None = Field(default=None, ge=1)  # draft this many instructions; None: all
+    # Which instructions ``limit`` takes: "hash" (stable content-hash order) or "physician_first" (those with an
+    # imported physician rubric first, so failed drafts have a stand-in; then hash order).
+    select: Literal["hash", "physician_first"] = "hash"
     shots: int = Field(default=2, ge=0)
     max_attempts: int = Field(default=3, ge=1)
     max_tokens: int = Field(default=384, ge=16)

@@ -118,7 +118,11 @@ def stage_draft(runner: Runner) -> dict[str, Any]:
     cfg = runner.config.drafting
     items = read_instructions(runner.path("instructions.jsonl"))
     physician = {r.id: r for r in read_rubrics([runner.path("physician_rubrics.jsonl")])}
-    chosen = sorted(items, key=lambda i: i.id)[: cfg.limit] if cfg.limit else items
+    if cfg.select == "physician_first":
+        ranked = sorted(items, key=lambda i: (str(i.meta.get("rubric_id")) not in physician, i.id))
+    else:
+        ranked = sorted(items, key=lambda i: i.id)
+    chosen = ranked[: cfg.limit] if cfg.limit else items
     chosen_ids = {i.id for i in chosen}
     # The pool holds physician rubrics of instructions not being drafted here (no answer key in the prompt).
     drafted_rubric_ids = {i.meta.get("rubric_id") for i in chosen}

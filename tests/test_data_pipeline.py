@@ -1,0 +1,96 @@
+"""The whole pipeline on the tiny config through the CLI: stages, manifests, resume, cache reuse, clean errors.
+
+Uses the random 2-layer "tiny" Llama for every LLM stage (mechanics only), MiniLM and K-QA / HealthBench /
+MedQuAD rows from ../shared/data (skipped when absent).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PROMEDICAL_SHARED_DATA", ROOT / ".." / "shared" / "data"))
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "promedical", "data", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=900)
+
+
+def summary(run: subprocess.CompletedProcess[str]) -> dict:
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def cache_rows(run_dir: Path) -> int:
+    with sqlite3.connect(run_dir / "llm_cache.sqlite") as db:
+        return int(db.execute("select count(*) from completions").fetchone()[0])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not present")
+def test_tiny_pipeline_runs_resumes_and_reuses_the_cache(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    config = ROOT / "configs" / "pipeline_tiny.yaml"
+    first = summary(cli("run", "-c", str(config), "--run-dir", str(run_dir), "--until", "labels", "--json"))
+    assert [s["stage"] for s in first["stages"]] == ["sources", "dedup", "difficulty", "labels"]
+    assert not any(s["skipped"] for s in first["stages"])
+
+    # An "interrupted" run picks up after the last finished stage; finished stages are not recomputed.
+    full = summary(cli("run", "-c", str(config), "--run-dir", str(run_dir), "--json"))
+    skipped = {s["stage"]: s["skipped"] for s in full["stages"]}
+    assert all(skipped[s] for s in ("sources", "dedup", "difficulty", "labels"))
+    assert not any(skipped[s] for s in ("draft", "candidates", "label", "pairs", "split", "export", "audit"))
+    draft = next(s for s in full["stages"] if s["stage"] == "draft")["counts"]
+    assert draft["attempts"] >= draft["instructions"] > 0 and draft["yield"] is not None
+    assert draft["valid_drafts"] + draft["physician_stand_ins"] + draft["failed"] == draft["instructions"]
+    assert "small local model" in draft["note"]
+
+    again = summary(cli("run", "-c", str(config), "--run-dir", str(run_dir), "--json"))
+    assert all(s["skipped"] for s in again["stages"])
+
+    # Forcing an LLM stage again makes no new model calls: the run's cache answers them.
+    rows, report = cache_rows(run_dir), (run_dir / "drafts.report.jsonl").read_text()
+    forced = summary(cli("draft", "-c", str(config), "--run-dir", str(run_dir), "--force", "--json"))
+    assert forced["stages"][0]["skipped"] is False
+    assert cache_rows(run_dir) == rows and (run_dir / "drafts.report.jsonl").read_text() == report
+
+    manifest = json.loads((run_dir / "dedup.manifest.json").read_text())
+    assert manifest["stage_key"] and manifest["counts"]["threshold"] == 0.93
+    assert str(run_dir / "instructions.raw.jsonl") in manifest["inputs"] and manifest["versions"]["transformers"]
+    assert (run_dir / "pipeline.config.json").is_file()
+    for split in json.loads((run_dir / "splits" / "index.json").read_text())["splits"]:
+        for name in ("pairs", "grpo_prompts", "criterion_pairs"):
+            for suffix in (".jsonl", ".parquet", ".hf"):
+                assert (run_dir / "exports" / split / f"{name}{suffix}").exists()
+    rubrics = [json.loads(line) for line in (run_dir / "rubrics.jsonl").read_text().splitlines()]
+    verdicts = [json.loads(line) for line in (run_dir / "verdicts.jsonl").read_text().splitlines()]
+    criteria = sum(len(r["criteria"]) for r in rubrics)
+    responses = (run_dir / "responses.jsonl").read_text().count("\n")
+    assert len(verdicts) == sum(  # one verdict per (response, criterion), unscored ones included
+        len(next(r for r in rubrics if r["id"] == json.loads(line)["rubric_id"])["criteria"])
+        for line in (run_dir / "responses.jsonl").read_text().splitlines())
+    assert criteria > 0 and responses > 0
+    assert all(v["status"] != "unscored" or v["reason"] for v in verdicts)
+
+
+def test_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"sources": [{"name": "kqa"}], "dedup": {"threshold": 1.5}}))
+    run = cli("sources", "-c", str(bad), "--run-dir", str(tmp_path / "r"))
+    assert run.returncode == 2 and run.stderr.strip().count("\n") == 0
+    assert "dedup.threshold" in run.stderr and str(bad) in run.stderr
+    missing = cli("pairs", "-c", str(ROOT / "configs" / "pipeline_tiny.yaml"), "--run-dir", str(tmp_path / "r"))
+    assert missing.returncode == 2 and "run the earlier stages" in missing.stderr
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text(yaml.safe_dump({"sources": [{"name": "nope"}]}))
+    run = cli("sources", "-c", str(unknown), "--run-dir", str(tmp_path / "r"))
+    assert run.returncode == 2 and "unknown source" in run.stderr
