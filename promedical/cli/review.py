@@ -201,3 +201,26 @@ def export_cmd(
     finally:
         database.dispose()
     emit_json({"project": project, "out": str(out), **counts}) if json_out else typer.echo(f"wrote {counts} to {out}")
+
+
+@app.command("demo")
+def demo(
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+    reviewers: int = typer.Option(2, help="How many reviewer accounts (reviewer1, reviewer2, ...)."),
+    password: str = typer.Option(..., prompt=True, hide_input=True, envvar="PROMEDICAL_REVIEW_PASSWORD",
+                                 help="Password for every demo account (admin and reviewers)."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Fill an empty database with a synthetic sample project (every task kind assigned) to try the app."""
+    from promedical.review.sample import seed_demo
+
+    names = tuple(f"reviewer{i + 1}" for i in range(reviewers))
+    if reviewers < 2:
+        raise UserError("--reviewers: the demo needs at least 2 reviewers (overlap 2)")
+    database = _database(db)
+    try:
+        seed_demo(database, reviewers=names, password=password)
+    finally:
+        database.dispose()
+    summary = {"project": "demo", "accounts": ["admin", *names]}
+    emit_json(summary) if json_out else typer.echo(f"project 'demo' with accounts admin, {', '.join(names)}")
