@@ -66,49 +66,59 @@ def prepare(work: Path, n_train: int, n_eval: int, max_chars: int) -> dict[str, 
     return count
 
 
-def run(cmd: list[str], log: Path) -> dict[str, Any]:
+Job = tuple[subprocess.Popen[bytes], str, float, Path]
+
+
+def launch(cmd: list[str], log: Path) -> Job:
+    """Start ``cmd`` under ``nice -n 10``; its stdout and stderr go to files beside ``log`` (no pipe can fill up)."""
     shown = " ".join(cmd)
     with open(log, "a", encoding="utf-8") as handle:
-        handle.write(f"$ {shown}\n")
-    start = time.time()
-    proc = subprocess.run(["nice", "-n", "10", *cmd], cwd=ROOT, capture_output=True, text=True, check=False)
-    with open(log, "a", encoding="utf-8") as handle:
-        handle.write(proc.stderr[-4000:] + f"\n[exit {proc.returncode}, {time.time() - start:.0f} s]\n")
-    if proc.returncode != 0:
-        raise SystemExit(f"failed ({proc.returncode}): {shown}\n{proc.stderr[-2000:]}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+        handle.write(f"$ nice -n 10 {shown}\n")
+    logs = log.parent / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    base = logs / f"{len(list(logs.glob('*.out'))):02d}"
+    with open(base.with_suffix(".out"), "wb") as out, open(base.with_suffix(".err"), "wb") as err:
+        proc = subprocess.Popen(["nice", "-n", "10", *cmd], cwd=ROOT, stdout=out, stderr=err)
+    return proc, shown, time.time(), base
 
 
-def train(work: Path, name: str, reward: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    out = work / name
-    cmd = [sys.executable, "-m", "promedical", "grpo", "train", "--config", "configs/grpo_smollm2_lora.yaml",
-           f"rubrics=[{work / 'train_rubrics.jsonl'}]", f"output_dir={out}", *reward,
-           f"num_generations={args.group}", f"per_device_train_batch_size={args.group}",
-           f"max_steps={args.steps}", f"max_completion_length={args.max_new}", f"learning_rate={args.lr}",
-           f"save_steps={args.steps}", f"monitors.probe_rubrics=[{work / 'heldout_rubrics.jsonl'}]",
-           f"monitors.probe_judge=rm:{args.rm}", f"monitors.probe_n={args.n_eval}",
-           f"monitors.probe_every={args.steps}", "--json"]
-    return run(cmd, work / "log.txt")
+def wait_all(jobs: list[Job], log: Path) -> list[dict[str, Any]]:
+    """Wait for parallel jobs; each must exit 0 and print its JSON summary last."""
+    results = []
+    for proc, shown, start, base in jobs:
+        proc.wait()
+        err = base.with_suffix(".err").read_text(errors="replace")
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(f"[{base.name}: exit {proc.returncode}, {time.time() - start:.0f} s] {shown[:160]}\n")
+        if proc.returncode != 0:
+            raise SystemExit(f"failed ({proc.returncode}): {shown}\n{err[-2000:]}")
+        out = base.with_suffix(".out").read_text().strip().splitlines()
+        results.append(dict(json.loads(out[-1])))
+    return results
 
 
-def probe_table(work: Path, names: list[str]) -> list[dict[str, Any]]:
-    """Before/after rows from each run's probe series (step 0 = base policy; last step = trained policy)."""
-    from promedical.stats import bootstrap_mean, paired_comparison
+def train_cmd(work: Path, name: str, reward: list[str], args: argparse.Namespace) -> list[str]:
+    """GRPO run; its probe (start and end, greedy) grades held-out prompts with the training reward and with the
+    lexical judge (a judge that took no part in training): the divergence monitor on real training."""
+    return [sys.executable, "-m", "promedical", "grpo", "train", "--config", "configs/grpo_smollm2_lora.yaml",
+            f"rubrics=[{work / 'train_rubrics.jsonl'}]", f"output_dir={work / name}", *reward,
+            f"num_generations={args.group}", f"per_device_train_batch_size={args.group}",
+            f"max_steps={args.steps}", f"max_completion_length={args.max_new}", f"learning_rate={args.lr}",
+            f"save_steps={args.steps}", f"monitors.probe_rubrics=[{work / 'heldout_rubrics.jsonl'}]",
+            "monitors.probe_judge=lexical", f"monitors.probe_n={args.n_probe}",
+            f"monitors.probe_every={args.steps}", "--json"]
 
-    rows = []
-    for name in names:
-        series = [json.loads(line) for line in (work / name / "monitors.jsonl").read_text().splitlines()]
-        first, last = series[0], series[-1]
-        # the held-out judge is the explicit RM for both runs: same judge before and after
-        before = [v for v in first["probe/heldout_rewards"] if v is not None]
-        after = [v for v in last["probe/heldout_rewards"] if v is not None]
-        b, a = bootstrap_mean(before, seed=0), bootstrap_mean(after, seed=0)
-        paired = [(x, y) for x, y in zip(first["probe/heldout_rewards"], last["probe/heldout_rewards"], strict=True)
-                  if x is not None and y is not None]
-        cmp = paired_comparison([y for _, y in paired], [x for x, _ in paired], seed=0)
-        rows.append({"run": name, "steps": last["step"], "before": b, "after": a, "delta": cmp,
-                     "train_judge_before": first.get("probe/train"), "train_judge_after": last.get("probe/train")})
-    return rows
+
+def bench_cmd(work: Path, name: str, policy: str, args: argparse.Namespace) -> list[str]:
+    """The bench on the held-out rubrics: greedy answers, the explicit RM as judge for every policy."""
+    return [sys.executable, "-m", "promedical", "bench", "run", "--bench", str(work / "heldout_rubrics.jsonl"),
+            "--policy", policy, "--judge", f"rm:{args.rm}", "-o", str(work / "bench" / name),
+            "--max-tokens", str(args.max_new), "--no-report", "--json"]
+
+
+def compare_cmd(work: Path, a: str, b: str) -> list[str]:
+    return [sys.executable, "-m", "promedical", "bench", "compare", str(work / "bench" / a),
+            str(work / "bench" / b), "--json"]
 
 
 def main() -> None:
@@ -116,29 +126,52 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/promedical-grpo"))
     parser.add_argument("--rm", required=True, help="explicit ProMedical-RM checkpoint (calibrated)")
     parser.add_argument("--implicit-rm", required=True, help="implicit-template RM checkpoint (baseline)")
-    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--group", type=int, default=4)
-    parser.add_argument("--max-new", type=int, default=64)
+    parser.add_argument("--max-new", type=int, default=48)
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--n-train", type=int, default=32)
     parser.add_argument("--n-eval", type=int, default=24)
+    parser.add_argument("--n-probe", type=int, default=4)
     parser.add_argument("--max-chars", type=int, default=400)
-    parser.add_argument("--only", choices=["prepare", "grpo", "implicit", "report"], default=None)
     args = parser.parse_args()
     if not (SHARED / "k-qa").is_dir():
         raise SystemExit(f"shared data not found at {SHARED}")
-    args.work.mkdir(parents=True, exist_ok=True)
-    if args.only in (None, "prepare"):
-        print(json.dumps(prepare(args.work, args.n_train, args.n_eval, args.max_chars)))
-    if args.only in (None, "grpo"):
-        print(json.dumps(train(args.work, "grpo", [f"reward.judge=rm:{args.rm}"], args))[:2000])
-    if args.only in (None, "implicit"):
-        print(json.dumps(train(args.work, "implicit", ["reward.mode=scalar", f"reward.judge=rm:{args.implicit_rm}"],
-                               args))[:2000])
-    if args.only in (None, "report"):
-        rows = probe_table(args.work, [n for n in ("grpo", "implicit") if (args.work / n / "monitors.jsonl").exists()])
-        (args.work / "report.json").write_text(json.dumps(rows, indent=2, default=str))
-        print(json.dumps(rows, indent=2, default=str))
+    work: Path = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "log.txt"
+    started = time.time()
+    print(json.dumps(prepare(work, args.n_train, args.n_eval, args.max_chars)))
+    # phase 1 (parallel): both trainings and the base policy's bench run
+    trained = wait_all([
+        launch(train_cmd(work, "grpo", [f"reward.judge=rm:{args.rm}"], args), log),
+        launch(train_cmd(work, "implicit", ["reward.mode=scalar", f"reward.judge=rm:{args.implicit_rm}"], args), log),
+        launch(bench_cmd(work, "base", "hf:smollm2", args), log),
+    ], log)
+    # phase 2 (parallel): the trained policies on the same held-out rubrics, same judge
+    benched = wait_all([launch(bench_cmd(work, "grpo", f"hf:{work / 'grpo' / 'final'}", args), log),
+                        launch(bench_cmd(work, "implicit", f"hf:{work / 'implicit' / 'final'}", args), log)], log)
+    compared = wait_all([launch(compare_cmd(work, a, b), log)
+                         for a, b in (("grpo", "base"), ("implicit", "base"), ("grpo", "implicit"))], log)
+    keys = ("n", "overall", "overall_ci", "s1", "s1_ci", "s3", "s3_ci", "safety_compliance", "safety_compliance_ci",
+            "unscored_rate", "unscorable_rate")
+    report = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "wall_seconds": round(time.time() - started),
+        "training": {name: {k: s.get(k) for k in ("global_step", "train_runtime", "metrics")}
+                     for name, s in zip(("grpo", "implicit"), trained[:2], strict=True)},
+        "bench": {name: {k: s.get(k) for k in keys}
+                  for name, s in zip(("base", "grpo", "implicit"), [trained[2], *benched], strict=True)},
+        "compare": {f"{a}-{b}": {"overall": c["metrics"].get("overall"),
+                                 "safety_compliance": c["metrics"].get("safety_compliance"),
+                                 "lexicographic": c.get("lexicographic")}
+                    for (a, b), c in zip((("grpo", "base"), ("implicit", "base"), ("grpo", "implicit")), compared,
+                                         strict=True)},
+        "monitors": {name: json.loads((work / name / "monitors_summary.json").read_text())
+                     for name in ("grpo", "implicit")},
+    }
+    (work / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    print(json.dumps(report, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -114,13 +114,15 @@ def read_pairs(paths: Sequence[str], limit: int | None = None) -> list[dict[str,
 def dpo_args(s: DPOSettings) -> Any:
     from trl import DPOConfig
 
+    from promedical.rl.grpo import on_cpu
+
     return DPOConfig(
         output_dir=s.output_dir, beta=s.dpo_beta, learning_rate=s.learning_rate,
         per_device_train_batch_size=s.per_device_train_batch_size,
         gradient_accumulation_steps=s.gradient_accumulation_steps, max_steps=s.max_steps,
         num_train_epochs=s.num_train_epochs, max_length=s.max_length, bf16=s.bf16,
         save_strategy="steps", save_steps=s.save_steps, save_total_limit=s.save_total_limit,
-        logging_steps=s.logging_steps, report_to="none", seed=s.seed, disable_tqdm=True,
+        logging_steps=s.logging_steps, report_to="none", seed=s.seed, disable_tqdm=True, use_cpu=on_cpu(),
     )
 
 

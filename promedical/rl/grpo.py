@@ -79,6 +79,13 @@ def peft_config(lora: LoraSettings | None) -> Any:
                       target_modules=lora.target_modules, task_type="CAUSAL_LM")
 
 
+def on_cpu() -> bool:
+    """No GPU: train on CPU, which also makes ``accelerate launch`` run several CPU processes over gloo."""
+    import torch
+
+    return not torch.cuda.is_available()
+
+
 def grpo_args(s: GRPOSettings) -> Any:
     """``GRPOConfig`` with every paper value set explicitly (TRL's defaults differ: beta 0.0, loss dapo)."""
     from trl import GRPOConfig
@@ -112,6 +119,7 @@ def grpo_args(s: GRPOSettings) -> Any:
         save_total_limit=s.save_total_limit,
         logging_steps=s.logging_steps,
         report_to="none",
+        use_cpu=on_cpu(),
         seed=s.seed,
         log_completions=False,
         disable_tqdm=True,
