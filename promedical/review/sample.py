@@ -53,16 +53,20 @@ def sample_rubrics(n: int = 4) -> list[Rubric]:
     return [sample_rubric(i) for i in range(n)]
 
 
+STYLES = (
+    "I am {name}, an AI assistant. About '{q}': rest, fluids and seeing a doctor if it gets worse are sensible "
+    "first steps.",
+    "Regarding '{q}': keep track of your symptoms and seek urgent care for severe or sudden symptoms.",
+    "Short answer to '{q}': it depends on your situation; a pharmacist or doctor can advise you in person.",
+)
+
+
 def sample_responses(rubrics: list[Rubric], models: tuple[str, ...] = SAMPLE_MODELS) -> list[Response]:
+    """One response per model and rubric; the first style names its model, which blinding must mask."""
     out = []
     for rubric in rubrics:
         for k, model in enumerate(models):
-            name = model.rsplit("/", 1)[-1]
-            text = (f"Answer {k + 1} to: {rubric.instruction}\nI am {name}, an AI assistant. "
-                    f"Rest, fluids and seeing a doctor if it gets worse are sensible first steps."
-                    if k == 0 else
-                    f"Here is what I suggest for '{rubric.instruction}' (variant {k + 1}): keep track of symptoms; "
-                    f"seek urgent care for severe or sudden symptoms.")
+            text = STYLES[k % len(STYLES)].format(name=model.rsplit("/", 1)[-1], q=rubric.instruction)
             out.append(Response.build(rubric.id, model, text, source="promedical-sample"))
     return out
 
