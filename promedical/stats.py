@@ -6,6 +6,8 @@ Pure numpy; randomness only from a seeded ``numpy.random.Generator``. Percentile
   data hold few distinct values (0/1 flags, counts) the resampled means are drawn exactly and much faster as
   multinomial counts over the distinct values (the same distribution as resampling items).
 * ``bootstrap_statistic``: CI for any statistic of item indices (F1, kappa, ...), one Python call per resample.
+* ``bootstrap_ratio``: ``sum(num) / sum(den)`` over clusters (e.g. criteria pooled per response) with a cluster
+  bootstrap CI: clusters are resampled, not the items inside them.
 * ``paired_bootstrap``: CI for the mean paired difference ``a - b`` (items resampled jointly).
 * ``paired_permutation_test``: sign-flip permutation test of the mean paired difference; exact enumeration when
   ``2**n <= n_resamples``, else Monte Carlo with the ``(hits + 1) / (resamples + 1)`` correction. It agrees with
@@ -118,6 +120,38 @@ def bootstrap_statistic(
         return Estimate(None if np.isnan(point) else float(point), None, None, n)
     low, high = _percentiles(samples, alpha)
     return Estimate(None if np.isnan(point) else float(point), low, high, n)
+
+
+def bootstrap_ratio(
+    numerators: ArrayLike,
+    denominators: ArrayLike,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> Estimate:
+    """Pooled ratio ``sum(num) / sum(den)`` with a percentile CI from resampling clusters (rows) jointly.
+
+    Rows with a zero denominator add nothing to the ratio and are dropped; ``n`` counts the remaining rows.
+    Resamples whose denominators sum to zero cannot occur after that drop.
+    """
+    num = np.asarray(numerators, dtype=np.float64).ravel()
+    den = np.asarray(denominators, dtype=np.float64).ravel()
+    if num.shape != den.shape:
+        raise ValueError(f"numerators and denominators differ in length: {num.size} vs {den.size}")
+    keep = den > 0
+    num, den = num[keep], den[keep]
+    n = int(num.size)
+    if n == 0:
+        return Estimate(None, None, None, 0)
+    rng = np.random.default_rng(seed)
+    ratios = np.empty(n_resamples, dtype=np.float64)
+    per_chunk = max(1, _CHUNK_CELLS // n)
+    for start in range(0, n_resamples, per_chunk):
+        stop = min(n_resamples, start + per_chunk)
+        idx = rng.integers(0, n, size=(stop - start, n), dtype=np.int64)
+        ratios[start:stop] = num[idx].sum(axis=1) / den[idx].sum(axis=1)
+    low, high = _percentiles(ratios, alpha)
+    return Estimate(float(num.sum() / den.sum()), low, high, n)
 
 
 def _paired(a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:

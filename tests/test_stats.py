@@ -152,3 +152,22 @@ def test_bootstrap_statistic_keeps_its_contract() -> None:
     assert est.low is not None and est.high is not None and est.low <= 0.625 <= est.high
     nan_only = bootstrap_statistic(lambda idx: float("nan"), n=3, n_resamples=10)
     assert nan_only == Estimate(None, None, None, 3)
+
+
+def test_bootstrap_ratio_pools_and_resamples_clusters() -> None:
+    from promedical.stats import bootstrap_ratio
+
+    # 3 + 1 met out of 4 + 4 scored: pooled 0.5 (not the mean of per-row shares, which is also 0.5 here) ...
+    est = bootstrap_ratio([3, 1, 0], [4, 4, 0], n_resamples=2000)
+    assert est.value == pytest.approx(0.5) and est.n == 2
+    # resampling two rows gives 3/4, 1/2 or 1/4 with probability 1/4, 1/2, 1/4: percentiles are the extremes
+    assert (est.low, est.high) == (pytest.approx(0.25), pytest.approx(0.75))
+    # ... and differs from the mean of shares when denominators differ: (9 + 0) / (10 + 1) = 9/11
+    assert bootstrap_ratio([9, 0], [10, 1]).value == pytest.approx(9 / 11)
+    assert bootstrap_ratio([], []).value is None
+    ref = sps.bootstrap((np.array([3.0, 5, 2, 7, 1, 4]), np.array([5.0, 6, 4, 9, 3, 5])),
+                        lambda a, b, axis=-1: a.sum(axis=axis) / b.sum(axis=axis), paired=True,
+                        n_resamples=20_000, method="percentile", rng=np.random.default_rng(0))
+    ours = bootstrap_ratio([3, 5, 2, 7, 1, 4], [5, 6, 4, 9, 3, 5], n_resamples=20_000, seed=3)
+    assert ours.low == pytest.approx(ref.confidence_interval.low, abs=0.02)
+    assert ours.high == pytest.approx(ref.confidence_interval.high, abs=0.02)

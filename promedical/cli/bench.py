@@ -1,0 +1,246 @@
+"""``promedical bench ...``: held-out rubric runs, paired comparisons, external MCQ benchmarks, reports, judge eval."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from promedical.cli.common import JSON_HELP, emit_json, progress, stderr
+from promedical.io import UserError, write_json, write_jsonl
+from promedical.runs import write_manifest
+
+app = typer.Typer(help="Evaluate policies on held-out rubrics and external benchmarks, with CIs and paired tests.",
+                  no_args_is_help=True)
+
+DEFAULT_SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+MCQ_FOLDERS = {"medqa": "medqa_usmle_4opt", "pubmedqa": "pubmedqa", "mmlu": "mmlu_medical"}
+
+
+def _shared_data() -> Path:
+    return Path(os.environ.get("PROMEDICAL_SHARED_DATA", str(DEFAULT_SHARED)))
+
+
+@app.command("mcq")
+def mcq(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="medqa, pubmedqa or mmlu (the 8 medical subjects)."),
+    policy: str = typer.Option(..., "--policy", "-p", help="Generator spec, e.g. hf:smollm2."),
+    out: Path = typer.Option(..., "-o", "--out", help="Run directory (predictions, summary, manifest, cache)."),
+    data: Path | None = typer.Option(None, "--data", help="Dataset folder (default: the shared data folder)."),
+    mode: str = typer.Option("direct", "--mode", help="direct (answer only, the default) or cot (reason first)."),
+    limit: int | None = typer.Option(150, "--limit", help="Fixed-seed subsample size (0 = all items)."),
+    seed: int = typer.Option(0, "--seed", help="Subsample and generation seed."),
+    max_tokens: int = typer.Option(16, "--max-tokens", help="Generation budget (raise it for --mode cot)."),
+    temperature: float = typer.Option(0.0, "--temperature"),
+    timeout: float = typer.Option(120.0, "--timeout", help="Per-request timeout for HTTP backends (s)."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Answer an external multiple-choice benchmark; report accuracy with CIs and the extraction failure rate."""
+    from promedical.bench.mcq import DATASETS, MCQConfig, load_dataset, run_mcq, subsample
+    from promedical.llm.spec import load_generator
+
+    if dataset not in DATASETS:
+        raise UserError(f"-: -: -: --dataset: {dataset!r} is not one of {', '.join(DATASETS)}")
+    if mode not in ("direct", "cot"):
+        raise UserError(f"-: -: -: --mode: {mode!r} is not direct or cot")
+    if max_tokens < 1:
+        raise UserError("-: -: -: --max-tokens: must be >= 1")
+    folder = data or _shared_data() / MCQ_FOLDERS[dataset]
+    config = MCQConfig(dataset=dataset, data=str(folder), mode=mode, limit=limit or None, seed=seed,  # type: ignore[arg-type]
+                       max_tokens=max_tokens, temperature=temperature)
+    items = subsample(load_dataset(dataset, folder), config.limit, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    generator = load_generator(policy, timeout=timeout, cache_path=out / "generations.sqlite")
+    try:
+        with progress() as bar:
+            task = bar.add_task(f"{dataset} ({mode})", total=len(items))
+            rows, summary = run_mcq(items, generator, config, on_done=lambda k: bar.advance(task, k))
+    finally:
+        generator.close()
+    write_jsonl(out / "predictions.jsonl", rows)
+    summary["out"] = str(out)
+    write_json(out / "summary.json", summary)
+    write_manifest(out, "mcq", {**config.as_dict(), "policy": policy}, inputs=sorted(folder.glob("*")) if
+                   folder.is_dir() else [folder], counts={"items": len(rows)}, seed=seed)
+    if json_out:
+        emit_json(summary)
+        return
+    stderr.print(f"wrote {out / 'predictions.jsonl'}")
+    typer.echo(
+        f"{dataset} ({mode}, n={summary['n']}): accuracy on extracted {_pct(summary['accuracy_extracted'])} "
+        f"{_ci(summary['accuracy_extracted_ci'])}, failures counted wrong {_pct(summary['accuracy_failures_as_wrong'])}"
+        f" {_ci(summary['accuracy_failures_as_wrong_ci'])}, extraction failures "
+        f"{_pct(summary['extraction_failure_rate'])} {_ci(summary['extraction_failure_rate_ci'])}"
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _ci(ci: list[float | None]) -> str:
+    if ci[0] is None or ci[1] is None:
+        return "[n/a]"
+    return f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+
+
+def _reward_params(alpha: float, beta: float, lam: float) -> None:
+    from promedical.rubrics.scoring import RewardParams
+
+    try:
+        RewardParams(alpha=alpha, beta=beta, lam=lam)
+    except ValueError as exc:
+        raise UserError(f"-: -: -: reward parameters: {str(exc).splitlines()[-1].strip()}") from None
+
+
+@app.command("run")
+def run(
+    bench: Path = typer.Option(..., "--bench", "-b", help="Held-out rubric JSONL (the bench)."),
+    policy: str = typer.Option(..., "--policy", "-p", help="Generator spec of the policy, e.g. hf:smollm2."),
+    judge: str = typer.Option(..., "--judge", "-j", help="Judge spec: openai:<model>@<url>, hf:<model> or rm:<ckpt>."),
+    out: Path = typer.Option(..., "-o", "--out", help="Run directory (created; re-running resumes from caches)."),
+    limit: int | None = typer.Option(None, "--limit", help="Fixed-seed slice of this many rubrics."),
+    seed: int = typer.Option(0, "--seed", help="Slice, generation and bootstrap seed."),
+    temperature: float = typer.Option(0.0, "--temperature", help="Policy sampling temperature (0 = greedy)."),
+    top_p: float = typer.Option(1.0, "--top-p"),
+    max_tokens: int = typer.Option(192, "--max-tokens", help="Policy generation budget."),
+    system: str | None = typer.Option(None, "--system", help="System prompt prepended where a rubric has none."),
+    train: str | None = typer.Option(None, "--train", help="Training pool for the independence audit (rubric or "
+                                     "instruction JSONL, or source:<loader>)."),
+    alpha: float = typer.Option(0.1, help="Bonus coefficient (0 <= alpha < 1)."),
+    beta: float = typer.Option(0.2, help="Cap headroom above S1 = 1 (beta > 0)."),
+    lam: float = typer.Option(1.5, "--lambda", help="Veto penalty (lambda >= 1 + beta)."),
+    resamples: int = typer.Option(10_000, "--resamples", help="Bootstrap resamples per CI."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Per-request timeout for HTTP backends (s)."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Also write report.html into the run."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Generate with a policy on held-out rubrics, judge, score, and summarise with bootstrap CIs."""
+    from promedical.bench.run import BenchConfig, evaluate, generate, judge_all, run_audit, select
+    from promedical.io import read_rubrics
+    from promedical.judge.protocol import load_judge
+    from promedical.llm.spec import load_generator
+
+    _reward_params(alpha, beta, lam)
+    if max_tokens < 1 or resamples < 100:
+        raise UserError("-: -: -: --max-tokens must be >= 1 and --resamples >= 100")
+    config = BenchConfig(bench=str(bench), policy=policy, judge=judge, limit=limit, seed=seed,
+                         temperature=temperature, top_p=top_p, max_tokens=max_tokens, system=system, alpha=alpha,
+                         beta=beta, lam=lam, n_resamples=resamples, train=train)
+    rubrics = select(read_rubrics([bench]), limit, seed)
+    if not rubrics:
+        raise UserError(f"{bench}: -: -: no rubrics")
+    out.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out / "rubrics.jsonl", rubrics)
+    generator = load_generator(policy, timeout=timeout, cache_path=out / "generations.sqlite")
+    try:
+        with progress() as bar:
+            task = bar.add_task("generate", total=len(rubrics))
+            responses = generate(rubrics, generator, config, on_done=lambda k: bar.advance(task, k))
+    finally:
+        generator.close()
+    write_jsonl(out / "responses.jsonl", responses)
+    grader = load_judge(judge, timeout=timeout, cache_path=out / "judge.sqlite")
+    try:
+        stderr.print(f"judging {len(responses)} responses with {judge}")
+        verdicts = judge_all(rubrics, responses, grader)
+    finally:
+        close = getattr(grader, "close", None)
+        if close is not None:
+            close()
+    write_jsonl(out / "verdicts.jsonl", verdicts)
+    rows, summary = evaluate(rubrics, responses, verdicts, config)
+    write_jsonl(out / "scores.jsonl", rows)
+    if train:
+        stderr.print(f"independence audit against {train}")
+        summary["audit"] = run_audit(train, out / "rubrics.jsonl")
+        write_json(out / "audit.json", summary["audit"])
+    else:
+        summary["audit"] = None
+    summary["out"] = str(out)
+    write_json(out / "summary.json", summary)
+    if report:
+        from promedical.bench.report import render_run
+
+        (out / "report.html").write_text(render_run(summary, rows), encoding="utf-8")
+    write_manifest(out, "bench", config.as_dict(), inputs=[bench], counts={"rubrics": len(rubrics),
+                   "responses": len(responses), "verdicts": len(verdicts)}, seed=seed)
+    if json_out:
+        emit_json({k: v for k, v in summary.items() if not k.startswith("by_")})
+        return
+    typer.echo(f"bench {bench} (n={summary['n']}): overall {summary['overall']} {summary['overall_ci']}, "
+               f"S1 {summary['s1']} {summary['s1_ci']}, safety compliance {summary['safety_compliance']} "
+               f"{summary['safety_compliance_ci']}, unscored rate {summary['unscored_rate']}")
+
+
+def _load_run(path: Path) -> tuple[list[dict[str, object]], dict[str, object]]:
+    import json
+
+    from promedical.io import iter_jsonl
+
+    scores, summary_path = path / "scores.jsonl", path / "summary.json"
+    if not scores.is_file() or not summary_path.is_file():
+        raise UserError(f"{path}: -: -: not a bench run directory (needs scores.jsonl and summary.json)")
+    rows = []
+    for number, value, problem in iter_jsonl(scores):
+        if problem is not None:
+            raise UserError(str(problem))
+        if not isinstance(value, dict) or "rubric_id" not in value or "reward" not in value:
+            raise UserError(f"{scores}:{number}: -: -: not a score row")
+        rows.append(value)
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{summary_path}:{exc.lineno}: -: -: bad JSON: {exc.msg}") from None
+    return rows, summary
+
+
+@app.command("compare")
+def compare(
+    run_a: Path = typer.Argument(..., help="Bench run directory A."),
+    run_b: Path = typer.Argument(..., help="Bench run directory B (differences are A - B)."),
+    out: Path | None = typer.Option(None, "-o", "--out", help="Write compare.json (and report.html) here."),
+    resamples: int = typer.Option(10_000, "--resamples"),
+    seed: int = typer.Option(0, "--seed"),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Paired differences (bootstrap CI, permutation p-value) per metric and the lexicographic win/tie/loss rate."""
+    from promedical.bench.compare import compare_rows
+
+    rows_a, summary_a = _load_run(run_a)
+    rows_b, summary_b = _load_run(run_b)
+    names = (str(summary_a.get("policy_label") or run_a), str(summary_b.get("policy_label") or run_b))
+    result = compare_rows(rows_a, rows_b, names=names, n_resamples=resamples, seed=seed)
+    result.update({"run_a": str(run_a), "run_b": str(run_b)})
+    if out is not None:
+        from promedical.bench.report import render_compare
+
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "compare.json", result)
+        (out / "report.html").write_text(render_compare(result, summary_a, summary_b), encoding="utf-8")
+    if json_out:
+        emit_json(result)
+        return
+    for name, m in result["metrics"].items():
+        typer.echo(f"{name:>20}: A-B {m['value']} [{m['ci_low']}, {m['ci_high']}] p={m['p_value']} (n={m['n']})")
+    lex = result["lexicographic"]
+    typer.echo(f"lexicographic: win {lex['win']} / tie {lex['tie']} / loss {lex['loss']} "
+               f"(incomparable {lex['incomparable']}), net {lex['net']['value']} p={lex['net']['p_value']}")
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: Path = typer.Argument(..., help="Bench run directory."),
+    out: Path | None = typer.Option(None, "-o", "--out", help="HTML path (default: RUN/report.html)."),
+) -> None:
+    """Render the self-contained HTML report of a bench run (plots embedded)."""
+    from promedical.bench.report import render_run
+
+    rows, summary = _load_run(run_dir)
+    target = out or run_dir / "report.html"
+    from promedical.io import atomic_writer
+
+    with atomic_writer(target) as handle:
+        handle.write(render_run(summary, rows))
+    typer.echo(str(target))
