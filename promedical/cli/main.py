@@ -10,11 +10,12 @@ from promedical import __version__
 from promedical.cli import judge as judge_cli
 from promedical.cli import grpo as grpo_cli
 from promedical.cli import labels as labels_cli
+from promedical.cli import bench as bench_cli
+from promedical.cli import data as data_cli
 from promedical.cli import review as review_cli
 from promedical.cli import rm as rm_cli
 from promedical.cli import rubrics as rubrics_cli
 from promedical.cli import score as score_cli
-from promedical.cli import data as data_cli
 from promedical.io import UserError
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.add_typer(rubrics_cli.app, name="rubrics")
 app.add_typer(rm_cli.app, name="rm")
 app.add_typer(review_cli.app, name="review")
+app.add_typer(bench_cli.app, name="bench")
 app.add_typer(labels_cli.app, name="labels")
 app.add_typer(grpo_cli.app, name="grpo")
 app.add_typer(judge_cli.app, name="judge")
