@@ -184,6 +184,50 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _ci(estimate: dict[str, Any]) -> str:
+    if estimate["value"] is None:
+        return "n/a"
+    if estimate["ci_low"] is None:
+        return f"{estimate['value']:.3f}"
+    return f"{estimate['value']:.3f} [{estimate['ci_low']:.3f}, {estimate['ci_high']:.3f}]"
+
+
+def _f(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The tables for docs/benchmarks.md, straight from the summary."""
+    lines = []
+    for name, title in (("kqa", "K-QA, reference = physician majority"), ("kqa_sample", "K-QA sample"),
+                        ("healthbench", "HealthBench, reference = LLM grader"),
+                        ("healthbench_sample", "HealthBench sample")):
+        if name not in results:
+            continue
+        block = results[name]
+        extra = f" ({block['responses']} responses)" if "responses" in block else ""
+        lines += [f"**{title}{extra}**", "",
+                  "| judge | tier | labels | coverage | label met rate | judge met rate | accuracy (scored) | "
+                  "accuracy (strict) | kappa | F1 met | F1 unmet |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for judge, tiers in block["judges"].items():
+            for tier, m in tiers.items():
+                if tier == "counts":
+                    continue
+                lines.append(f"| {judge} | {tier} | {m['n']} | {_f(m['coverage'])} | {_f(m['label_met_rate'])} | "
+                             f"{_f(m['judge_met_rate'])} | {_ci(m['accuracy_scored'])} | "
+                             f"{_ci(m['accuracy_strict'])} | {_ci(m['kappa'])} | {_f(m['f1_met'])} | "
+                             f"{_f(m['f1_unmet'])} |")
+        lines.append("")
+        if "annotators" in block:
+            lines += ["| physicians' agreement | Krippendorff alpha | mean pairwise kappa | pairwise kappas |",
+                      "|---|---|---|---|"]
+            for tier, a in block["annotators"].items():
+                pairs = ", ".join(_ci(p["kappa"]) for p in a.get("pairwise", []))
+                lines.append(f"| {tier} | {_ci(a['alpha'])} | {_f(a['mean_pairwise_kappa'])} | {pairs or '-'} |")
+            lines.append("")
+    return "\n".join(lines)
+
+
 def run_judge(spec: str, rubrics: Path, responses: Path, out: Path, extra: list[str]) -> float:
     start = time.monotonic()
     cli("judge", "run", "--rubrics", rubrics, "--responses", responses, "--judge", spec, "-o", out, *extra)
@@ -265,6 +309,7 @@ def main() -> None:
             write_json(work / f"{name}_sample_meta_eval.json", report)
             results[f"{name}_sample"] = {"responses": len(ids), **summarise(report)}
     write_json(work / "summary.json", results)
+    (work / "summary.md").write_text(markdown(results), encoding="utf-8")
     sys.stdout.write(json.dumps(results, sort_keys=True) + "\n")
 
 
