@@ -1,8 +1,10 @@
-"""Durability: SIGKILL the real server (uvicorn subprocess) during a burst of submissions, restart it, and check
-that every acknowledged answer is in the database; a retried uid is then recognised, not stored twice."""
+"""Durability and concurrency against the real server (uvicorn subprocess): SIGKILL it during a burst, restart,
+check that every acknowledged answer is in the database and that a retried uid is recognised, not stored twice;
+race several editors on one rubric and check that exactly one edit wins while the others get 409."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -10,10 +12,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from promedical.review import launch
+from promedical.review import launch, migrate
 from promedical.review.loadtest import start_burst, stored_uids
 from promedical.review.sample import seed_demo
-from promedical.review.store import Database, Submission
+from promedical.review.store import Assignment, Database, Submission
 
 pytestmark = pytest.mark.slow
 REVIEWERS = tuple(f"rev{i:02d}" for i in range(6))
@@ -22,8 +24,6 @@ REVIEWERS = tuple(f"rev{i:02d}" for i in range(6))
 def test_no_acknowledged_answer_is_lost_when_the_server_is_killed(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'review.sqlite'}"
     seeding = Database(url)
-    from promedical.review import migrate
-
     migrate.upgrade(seeding.engine)
     seed_demo(seeding, reviewers=REVIEWERS, overlap=2)
     seeding.dispose()
@@ -60,8 +60,6 @@ def test_no_acknowledged_answer_is_lost_when_the_server_is_killed(tmp_path: Path
         items = [i for i in client.get("/api/assignments").json()["assignments"] if i["kind"] == "pairwise"]
         if mine and items:
             with database.read() as session:
-                from promedical.review.store import Assignment
-
                 token = session.scalar(select(Assignment.token).join(Submission).where(Submission.uid == mine[0]))
             payload = client.get(f"/api/assignments/{token}").json()
             answers = ({"answer": "1"} if payload["kind"] == "pairwise"
@@ -77,3 +75,37 @@ def test_no_acknowledged_answer_is_lost_when_the_server_is_killed(tmp_path: Path
         pytest.fail(f"restarted server did not answer: {exc}")
     finally:
         restarted.stop()
+
+
+def test_concurrent_edits_of_one_rubric_one_wins_the_rest_get_409(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'review.sqlite'}"
+    names = tuple(f"ed{i}" for i in range(6))
+    seeding = Database(url)
+    migrate.upgrade(seeding.engine)
+    seed_demo(seeding, reviewers=names, n_rubrics=1, overlap=len(names))
+    seeding.dispose()
+    with launch.running(url) as server:
+        clients = [launch.login(server.base_url, n, "review-pass-1") for n in names]
+        tokens = [next(i["token"] for i in c.get("/api/assignments").json()["assignments"] if i["kind"] == "rubric")
+                  for c in clients]
+        statuses: list[int] = []
+        barrier = threading.Barrier(len(clients))
+
+        def edit(k: int) -> None:
+            body = {"uid": f"race-edit-{k:04d}", "decision": "edit", "base_revision": 0, "reason": f"editor {k}",
+                    "edits": {"p2": {"text": f"Red flags, as worded by editor {k}."}}}
+            barrier.wait()
+            statuses.append(clients[k].post(f"/api/assignments/{tokens[k]}/decision", json=body).status_code)
+
+        threads = [threading.Thread(target=edit, args=(k,)) for k in range(len(clients))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        final = clients[0].get(f"/api/assignments/{tokens[0]}").json()
+        for c in clients:
+            c.close()
+    assert sorted(statuses) == [200] + [409] * (len(names) - 1)
+    assert final["revision"] == 1 and len(final["history"]) == 2
+    winner = final["history"][1]
+    assert final["rubric"]["criteria"][1]["text"] == f"Red flags, as worded by editor {winner['author'][2:]}."
