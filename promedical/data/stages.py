@@ -128,6 +128,12 @@ def stage_draft(runner: Runner) -> dict[str, Any]:
     drafted_rubric_ids = {i.meta.get("rubric_id") for i in chosen}
     pool = sorted((r for r in physician.values() if r.id not in drafted_rubric_ids), key=lambda r: r.id)
     pool = pool[: cfg.pool_size]
+    # Expert-accepted and corrected rubrics from earlier review rounds join the pool. They are deliberately not
+    # part of this stage's key: a new round must not re-draft (and orphan the decisions on) existing drafts; they
+    # shape the next drafts (new instructions, or ``data draft --force``).
+    reviewed = runner.path("review/pool.reviewed.jsonl")
+    if reviewed.is_file():
+        pool = [*read_rubrics([reviewed]), *pool]
     write_jsonl(runner.path("fewshot_pool.jsonl"), pool)
     settings = DraftSettings(cfg.shots, cfg.max_attempts, cfg.max_tokens, cfg.retry_temperature, cfg.min_proficiency)
     generator = _generator(runner, cfg.drafter)
@@ -153,6 +159,7 @@ def stage_review(runner: Runner) -> dict[str, Any]:
     rubrics = read_rubrics([runner.path("rubrics.drafted.jsonl")])
     pool = read_rubrics([runner.path("fewshot_pool.jsonl")])
     rounds = []
+    added: list[Rubric] = []
     for number, path in enumerate(runner.decision_files(), start=1):
         records, problems = load_models(path, ReviewDecision, id_field="rubric_id")
         if problems:
@@ -160,10 +167,14 @@ def stage_review(runner: Runner) -> dict[str, Any]:
         result = ingest_decisions(rubrics, [d for _, d in records], number)
         rubrics = result.rubrics
         known = {(r.id, r.version) for r in pool}
-        pool.extend(r for r in result.pool_additions if (r.id, r.version) not in known)
+        fresh = [r for r in result.pool_additions if (r.id, r.version) not in known]
+        pool.extend(fresh)
+        added.extend(fresh)
         rounds.append({**result.record(), "decisions_file": str(path)})
     write_jsonl(runner.path("rubrics.jsonl"), rubrics)
     write_jsonl(runner.path("review_rounds.jsonl"), rounds)
+    if rounds:
+        write_jsonl(runner.path("review/pool.reviewed.jsonl"), added)
     write_jsonl(runner.path("fewshot_pool.jsonl"), pool)
     return {"rounds": len(rounds), "pass_rates": [r["pass_rate"] for r in rounds], "rubrics": len(rubrics),
             "pool": len(pool)}
