@@ -93,3 +93,21 @@ def test_model_failure_gives_unscored_not_unmet(checkpoint: Path) -> None:
     assert verdicts and all(v.status is Status.UNSCORED and "injected failure" in (v.reason or "") for v in verdicts)
     s = score(rubric, {v.criterion_id: v.status for v in verdicts})
     assert s.s1 is None and s.veto_unscored == len(rubric.by_tier(Tier.VETO))
+
+
+def test_load_judge_dispatches_rm_spec(checkpoint: Path) -> None:
+    pytest.importorskip("promedical.judge.protocol")
+    from promedical.judge.protocol import Judge, load_judge
+
+    rm = load_rm(checkpoint)
+    rm.card.thresholds = {t: TierThreshold(threshold=0.0, rule="test", n=0) for t in ("proficiency", "bonus", "veto")}
+    calibrated = checkpoint.parent / "calibrated"
+    rm.model.save_pretrained(calibrated)
+    rm.tokenizer.save_pretrained(calibrated)
+    write_card(calibrated, rm.card)
+    judge = load_judge(f"rm:{calibrated}")
+    assert isinstance(judge, Judge) and judge.spec == f"rm:{calibrated}"
+    rubric, response = _rubric_with_prohibited_veto()
+    verdicts = judge.grade_many([(rubric, response), (rubric, response)])
+    assert len(verdicts) == 2 * len(rubric.criteria)
+    judge.close()

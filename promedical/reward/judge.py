@@ -72,8 +72,22 @@ class RMJudge:
                     for c in rubric.criteria]
         return [self._verdict(rubric, response, c.id, v) for c, v in zip(rubric.criteria, values, strict=True)]
 
-    def grade_many(self, items: Sequence[tuple[Rubric, Response]]) -> list[Verdict]:
-        return [v for rubric, response in items for v in self.grade(rubric, response)]
+    def grade_many(self, items: Sequence[tuple[Rubric, Response]], progress: Any = None) -> list[Verdict]:
+        """Verdicts for every criterion of every (rubric, response), in input order.
+
+        ``progress`` is the judge engine's hook (``add_total(n)``, ``advance(n)``), counted in responses.
+        """
+        if progress is not None:
+            progress.add_total(len(items))
+        out: list[Verdict] = []
+        for rubric, response in items:
+            out.extend(self.grade(rubric, response))
+            if progress is not None:
+                progress.advance(1)
+        return out
+
+    def close(self) -> None:
+        """Nothing to release (weights are freed with the object); here for the judge protocol."""
 
     def scores(self, rubric: Rubric, response: Response, params: RewardParams | None = None) -> Scores:
         """S1, S2, S3 and the reward through the one scoring path."""
