@@ -21,7 +21,7 @@ def test_random_model_still_yields_one_verdict_per_criterion_with_reasons(tmp_pa
     verdicts = judge.grade_many(work)
     assert sorted(v.key for v in verdicts) == sorted((x.id, c.id) for r, x in work for c in r.criteria)
     for v in verdicts:
-        assert v.judge == judge.spec and v.template_version == "pointwise-grouped/1"
+        assert v.judge == judge.spec and v.template_version == "pointwise-grouped/2"
         if v.status is Status.UNSCORED:  # a random model cut at 24 tokens cannot finish the JSON
             assert v.reason and "attempt" in v.reason
     assert judge.usage.calls == judge.usage.requests >= 2

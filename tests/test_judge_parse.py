@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from promedical.judge.parse import extract_json, parse_grouped, parse_pairwise, parse_single
+from promedical.judge.parse import Answer, extract_json, parse_grouped, parse_pairwise, parse_single
+from promedical.judge.prompts import POINTWISE_GROUPED_V1, POINTWISE_GROUPED_V2, answer_schema
 
 LABELS = ["C1", "C2", "C3"]
 
@@ -123,3 +124,18 @@ def test_arbitrary_text_never_raises_and_accounts_for_every_label(text: str) -> 
 def test_arbitrary_json_never_raises(value: object) -> None:
     parsed = parse_grouped(json.dumps(value), LABELS)
     assert set(parsed.answers) | set(parsed.problems) == set(LABELS)
+
+
+def test_keyed_answers_of_template_2() -> None:
+    text = json.dumps({"C1": {"explanation": "a", "met": True}, "C2": False, "C3": {"met": "no"}, "C7": {"met": True}})
+    parsed = parse_grouped(text, LABELS)
+    assert parsed.answers["C1"] == Answer(True, "a") and parsed.answers["C2"].met is False
+    assert "not a boolean" in parsed.problems["C3"] and any("C7" in note for note in parsed.ignored)
+
+
+def test_grouped_schemas_require_every_label() -> None:
+    keyed = answer_schema(POINTWISE_GROUPED_V2, LABELS)
+    assert keyed["required"] == LABELS and keyed["additionalProperties"] is False
+    listed = answer_schema(POINTWISE_GROUPED_V1, LABELS)
+    items = listed["properties"]["verdicts"]
+    assert items["minItems"] == items["maxItems"] == 3 and items["items"]["properties"]["id"]["enum"] == LABELS

@@ -18,6 +18,7 @@ from tests.helpers_judge import items, tiny_responses, tiny_rubrics
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
+TEMPLATE = {"grouped": "pointwise-grouped/2", "single": "pointwise-single/1"}
 EXPECTED = {(x.id, c.id) for r, x in items() for c in r.criteria}
 
 
@@ -35,7 +36,7 @@ def test_every_criterion_gets_one_verdict_and_a_rerun_is_free(llama_spec: str, t
     judge.close()
     assert sorted(v.key for v in verdicts) == sorted(EXPECTED)
     for v in verdicts:
-        assert v.judge == llama_spec and v.template_version == f"pointwise-{mode}/1"
+        assert v.judge == llama_spec and v.template_version == TEMPLATE[mode]
         assert v.meta["mode"] == mode and v.meta["attempts"] >= 1
         assert v.status is not Status.UNSCORED or v.reason
     first = judge.usage

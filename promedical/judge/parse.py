@@ -2,7 +2,8 @@
 
 * ``extract_json``: the first JSON value in a text (plain, inside a Markdown code fence, or followed by chatter);
   truncated or malformed JSON gives a reason instead.
-* ``parse_grouped``: a grouped answer -> ``{label: Answer}`` for usable items and ``{label: reason}`` for every
+* ``parse_grouped``: a grouped answer (a list of ``{"id", "met", ...}`` items, under ``verdicts`` or bare, or an
+  object keyed by label) -> ``{label: Answer}`` for usable items and ``{label: reason}`` for every
   requested label without one (missing, invalid type, contradictory duplicates). Invented ids are reported in
   ``ignored`` and never map to a criterion.
 * ``parse_single``: a HealthBench-style ``{"explanation", "criteria_met"}`` answer.
@@ -83,8 +84,8 @@ def _items(value: Any) -> list[Any] | None:
         for key in ("verdicts", "results", "criteria", "items"):
             if isinstance(value.get(key), list):
                 return list(value[key])
-        if value and all(isinstance(v, dict) for v in value.values()):  # {"C1": {"met": ...}, ...}
-            return [{"id": k, **v} for k, v in value.items()]
+        # Keyed answers: {"C1": {"explanation": ..., "met": ...}, ...} (or {"C1": true, ...}).
+        return [{**v, "id": k} if isinstance(v, dict) else {"id": k, "met": v} for k, v in value.items()]
     return None
 
 
@@ -95,7 +96,7 @@ def parse_grouped(text: str | None, labels: list[str], aliases: dict[str, str] |
         return GroupedParse(problems={label: error for label in labels})
     items = _items(value)
     if items is None:
-        return GroupedParse(problems={label: "answer has no list of verdicts" for label in labels})
+        return GroupedParse(problems={label: "answer is neither a list nor an object of verdicts" for label in labels})
     wanted = {label.lower(): label for label in labels}
     for alias, label in (aliases or {}).items():
         wanted.setdefault(alias.lower(), label)

@@ -2,9 +2,10 @@
 
 Two modes over any ``Generator``:
 
-* ``grouped``: one call per response with every criterion of its rubric, answer constrained to a JSON schema that
-  enumerates the criterion labels. Ids and completeness are checked; only the criteria without a usable answer are
-  asked again (at most ``reasks`` times, each time with a note naming what was wrong);
+* ``grouped``: one call per response with every criterion of its rubric, answer constrained to a JSON schema with
+  one required key per criterion label (``pointwise-grouped/2``; ``/1`` asks for a list with enumerated ids).
+  Ids and completeness are checked; only the criteria without a usable answer are asked again (at most ``reasks``
+  times, each time with a note naming what was wrong);
 * ``single``: one call per criterion with a ``{"explanation", "criteria_met"}`` answer, re-asked the same bounded way.
 
 Whatever cannot be obtained or parsed ends ``unscored`` with the reason, never ``unmet``. Temperature and seed are
@@ -19,11 +20,12 @@ from typing import Any, Literal
 
 from promedical.judge.parse import Answer, parse_grouped, parse_single
 from promedical.judge.prompts import (
-    POINTWISE_GROUPED_V1,
+    POINTWISE_GROUPED_V2,
     POINTWISE_SINGLE_V1,
     SINGLE_SCHEMA,
+    TEMPLATES,
     Template,
-    grouped_schema,
+    answer_schema,
     labels_for,
     render_grouped,
     render_single,
@@ -45,10 +47,11 @@ class PointwiseConfig:
     seed: int = 0
     reasks: int = 2  # extra rounds for criteria without a usable answer
     use_schema: bool = True  # ask the backend for schema-constrained output
+    grouped_template: str = POINTWISE_GROUPED_V2.version  # pointwise-grouped/1 (list answer) stays available
 
     @property
     def template(self) -> Template:
-        return POINTWISE_GROUPED_V1 if self.mode == "grouped" else POINTWISE_SINGLE_V1
+        return TEMPLATES[self.grouped_template] if self.mode == "grouped" else POINTWISE_SINGLE_V1
 
     def as_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "max_tokens": self.max_tokens, "temperature": self.temperature,
@@ -129,7 +132,7 @@ class PointwiseJudge:
                 audit = {"template_version": template.version, "rubric_id": item.rubric.id,
                          "response_id": item.response.id, "criterion_ids": [s.criterion.id for s in pending.values()]}
                 planned.append((item, list(pending.values()),
-                                Request(messages, self._params(grouped_schema(list(pending))), audit=audit)))
+                                Request(messages, self._params(answer_schema(template, list(pending))), audit=audit)))
             else:
                 for slot in pending.values():
                     note = template.reask.format(problem=slot.problem[:300]) if attempt else None

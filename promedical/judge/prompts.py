@@ -46,6 +46,21 @@ POINTWISE_GROUPED_V1 = Template(
     ),
 )
 
+# Version 2: the answer is an object keyed by criterion label, so a schema-constrained decoder must give every
+# criterion exactly once (an array of items cannot forbid repeated or missing ids).
+POINTWISE_GROUPED_V2 = Template(
+    version="pointwise-grouped/2",
+    system=POINTWISE_GROUPED_V1.system,
+    user=(
+        "<conversation>\n{conversation}\n</conversation>\n\n<response>\n{response}\n</response>\n\n"
+        "<criteria>\n{criteria}\n</criteria>\n\n"
+        "Answer with one JSON object with exactly one key per criterion label above ({labels}); each value is "
+        "{{\"explanation\": <one short sentence>, \"met\": true|false}}. \"met\" is true when the response shows "
+        "what the criterion describes. Output the JSON object only."
+    ),
+    reask=POINTWISE_GROUPED_V1.reask,
+)
+
 POINTWISE_SINGLE_V1 = Template(
     version="pointwise-single/1",
     system=(
@@ -79,7 +94,7 @@ PAIRWISE_V1 = Template(
     reask="Your previous answer could not be used ({problem}). Answer again with the JSON object only.",
 )
 
-TEMPLATES = {t.version: t for t in (POINTWISE_GROUPED_V1, POINTWISE_SINGLE_V1, PAIRWISE_V1)}
+TEMPLATES = {t.version: t for t in (POINTWISE_GROUPED_V1, POINTWISE_GROUPED_V2, POINTWISE_SINGLE_V1, PAIRWISE_V1)}
 
 
 def labels_for(criteria: tuple[Criterion, ...] | list[Criterion]) -> dict[str, str]:
@@ -150,6 +165,27 @@ def grouped_schema(labels: list[str]) -> dict[str, Any]:
         "required": ["verdicts"],
         "additionalProperties": False,
     }
+
+
+def keyed_grouped_schema(labels: list[str]) -> dict[str, Any]:
+    """Answer schema for ``pointwise-grouped/2``: one required key per label, each ``{explanation, met}``."""
+    item = {
+        "type": "object",
+        "properties": {"explanation": {"type": "string"}, "met": {"type": "boolean"}},
+        "required": ["explanation", "met"],
+        "additionalProperties": False,
+    }
+    return {"type": "object", "properties": dict.fromkeys(labels, item), "required": list(labels),
+            "additionalProperties": False}
+
+
+def answer_schema(template: Template, labels: list[str]) -> dict[str, Any]:
+    """The JSON schema a grouped template's answer must follow."""
+    if template.version == POINTWISE_GROUPED_V1.version:
+        return grouped_schema(labels)
+    if template.version == POINTWISE_GROUPED_V2.version:
+        return keyed_grouped_schema(labels)
+    raise ValueError(f"{template.version} is not a grouped template")
 
 
 SINGLE_SCHEMA: dict[str, Any] = {
