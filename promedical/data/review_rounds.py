@@ -31,7 +31,7 @@ class RoundResult:
 
     def record(self) -> dict[str, Any]:
         return {"round": self.round, "decisions": dict(self.decisions), "pass_rate": self.pass_rate,
-                "pool_additions": len(self.pool_additions), "rejected": len(self.rejected),
+                "pool_additions": len(self.pool_additions), "rejected": self.rejected,
                 "undecided": self.undecided,
                 "problems": self.problems[:20]}
 
