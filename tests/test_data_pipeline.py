@@ -94,3 +94,36 @@ def test_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
     unknown.write_text(yaml.safe_dump({"sources": [{"name": "nope"}]}))
     run = cli("sources", "-c", str(unknown), "--run-dir", str(tmp_path / "r"))
     assert run.returncode == 2 and "unknown source" in run.stderr
+
+
+def test_review_rounds_through_the_cli(tmp_path: Path) -> None:
+    from promedical.io import write_jsonl
+    from promedical.rubrics.review import ReviewDecision
+    from promedical.rubrics.schema import Criterion, Message, Provenance, Rubric, Tier
+
+    def drafted(name: str) -> Rubric:
+        return Rubric(id=f"rb-{name}", prompt=(Message(role="user", content=f"question {name}"),),
+                      criteria=(Criterion(id="p1", tier=Tier.PROFICIENCY, text="States the key fact", weight=1.0),),
+                      provenance=Provenance(author="hf:smollm2", author_kind="model", review_round=0))
+
+    run_dir = tmp_path / "run"
+    write_jsonl(run_dir / "rubrics.drafted.jsonl", [drafted(n) for n in "abc"])
+    write_jsonl(run_dir / "fewshot_pool.jsonl", [])
+    config = ROOT / "configs" / "pipeline_tiny.yaml"
+    first = cli("review-in", "-c", str(config), "--run-dir", str(run_dir), "--decisions", str(tmp_path / "none"))
+    assert first.returncode == 2 and "none" in first.stderr
+    early = cli("review-out", "-c", str(config), "--run-dir", str(run_dir))
+    assert early.returncode == 2 and "rubrics.jsonl" in early.stderr  # no review stage has run yet
+    round1 = tmp_path / "round1.jsonl"
+    write_jsonl(round1, [ReviewDecision(rubric_id="rb-a", rubric_version=1, round=1, reviewer="dr", decision="accept"),
+                   ReviewDecision(rubric_id="rb-b", rubric_version=1, round=1, reviewer="dr", decision="reject",
+                                  critique="criterion not checkable")])
+    result = summary(cli("review-in", "-c", str(config), "--run-dir", str(run_dir), "--decisions", str(round1),
+                         "--json"))
+    assert result["stages"][0]["counts"]["pass_rates"] == [0.5]
+    assert [json.loads(x)["id"] for x in (run_dir / "rubrics.jsonl").read_text().splitlines()] == ["rb-a", "rb-c"]
+    assert (run_dir / "review" / "pool.reviewed.jsonl").read_text().count("\n") == 1
+    batch = summary(cli("review-out", "-c", str(config), "--run-dir", str(run_dir), "--json"))
+    assert batch["round"] == 2 and batch["rubrics"] == 1  # rb-a reviewed, rb-b rejected: only rb-c is left
+    again = cli("review-in", "-c", str(config), "--run-dir", str(run_dir), "--decisions", str(round1))
+    assert again.returncode == 2 and "expected 2" in again.stderr
