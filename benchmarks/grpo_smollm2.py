@@ -98,15 +98,15 @@ def wait_all(jobs: list[Job], log: Path) -> list[dict[str, Any]]:
 
 
 def train_cmd(work: Path, name: str, reward: list[str], args: argparse.Namespace) -> list[str]:
-    """GRPO run; its probe (start and end, greedy) grades held-out prompts with the training reward and with the
-    lexical judge (a judge that took no part in training): the divergence monitor on real training."""
+    """GRPO run; with ``--n-probe`` > 0 its probe (start and end, greedy) grades held-out prompts with the training
+    reward and with the lexical judge (a judge that took no part in training): the divergence monitor."""
+    probe = [f"monitors.probe_rubrics=[{work / 'heldout_rubrics.jsonl'}]", "monitors.probe_judge=lexical",
+             f"monitors.probe_n={args.n_probe}", f"monitors.probe_every={args.steps}"] if args.n_probe else []
     return [sys.executable, "-m", "promedical", "grpo", "train", "--config", "configs/grpo_smollm2_lora.yaml",
             f"rubrics=[{work / 'train_rubrics.jsonl'}]", f"output_dir={work / name}", *reward,
             f"num_generations={args.group}", f"per_device_train_batch_size={args.group}",
             f"max_steps={args.steps}", f"max_completion_length={args.max_new}", f"learning_rate={args.lr}",
-            f"save_steps={args.steps}", f"monitors.probe_rubrics=[{work / 'heldout_rubrics.jsonl'}]",
-            "monitors.probe_judge=lexical", f"monitors.probe_n={args.n_probe}",
-            f"monitors.probe_every={args.steps}", "--json"]
+            f"save_steps={args.steps}", *probe, "--json"]
 
 
 def bench_cmd(work: Path, name: str, policy: str, args: argparse.Namespace) -> list[str]:
@@ -132,7 +132,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--n-train", type=int, default=32)
     parser.add_argument("--n-eval", type=int, default=24)
-    parser.add_argument("--n-probe", type=int, default=4)
+    parser.add_argument("--n-probe", type=int, default=0, help="probe prompts (0: no probe; saves CPU)")
     parser.add_argument("--max-chars", type=int, default=400)
     args = parser.parse_args()
     if not (SHARED / "k-qa").is_dir():
@@ -168,7 +168,7 @@ def main() -> None:
                     for (a, b), c in zip((("grpo", "base"), ("implicit", "base"), ("grpo", "implicit")), compared,
                                          strict=True)},
         "monitors": {name: json.loads((work / name / "monitors_summary.json").read_text())
-                     for name in ("grpo", "implicit")},
+                     for name in ("grpo", "implicit") if (work / name / "monitors_summary.json").is_file()},
     }
     (work / "report.json").write_text(json.dumps(report, indent=2, default=str))
     print(json.dumps(report, indent=2, default=str))

@@ -11,7 +11,7 @@ import pytest
 from promedical.rl.grpo import build_trainer, run
 from promedical.rl.rewards import RubricReward
 from promedical.rubrics.schema import Tier
-from tests.helpers_rl import FaultInjectingJudge, logged_keys, tiny_settings
+from tests.helpers_rl import SAMPLE_RUBRICS, FaultInjectingJudge, logged_keys, tiny_settings
 
 pytest.importorskip("trl")
 
@@ -22,7 +22,9 @@ COMPONENTS = {"rubric/s1", "rubric/s2", "rubric/s3", "rubric/veto_rate", "rubric
 
 @pytest.mark.slow
 def test_grpo_run_logs_components_writes_run_dir_and_resumes(tmp_path: Path) -> None:
-    settings = tiny_settings(tmp_path)
+    probe = [f"monitors.probe_rubrics=[{SAMPLE_RUBRICS}]", "monitors.probe_judge=lexical:0.5", "monitors.probe_n=2",
+             "monitors.probe_every=1", "monitors.probe_max_new_tokens=8"]
+    settings = tiny_settings(tmp_path, *probe)
     summary = run(settings)
     run_dir = Path(settings.output_dir)
     assert summary["global_step"] == 2 and summary["resumed_from"] is None
@@ -41,6 +43,13 @@ def test_grpo_run_logs_components_writes_run_dir_and_resumes(tmp_path: Path) -> 
     assert (run_dir / "final" / "config.json").is_file()
     monitors = json.loads((run_dir / "monitors_summary.json").read_text())
     assert monitors["scored_completions"] == 8 and monitors["length_reward"]["n"] == 8.0
+    # the held-out probe: before any update, after each step; training reward vs a second judge on the same answers
+    probes = [json.loads(line) for line in (run_dir / "monitors.jsonl").read_text().splitlines()]
+    assert [p["step"] for p in probes] == [0, 1, 2]
+    assert all(p["probe/n"] == 2 and len(p["probe/train_rewards"]) == 2 for p in probes)
+    assert all(p["probe/gap"] == pytest.approx(p["probe/train"] - p["probe/heldout"]) for p in probes)
+    assert "probe/gap" in logged_keys(history)
+    assert [p["step"] for p in monitors["probe"]["series"]] == [0, 1, 2]
 
     resumed = run(tiny_settings(tmp_path, "max_steps=3"))
     assert resumed["resumed_from"] is not None and resumed["resumed_from"].endswith("checkpoint-2")
