@@ -60,8 +60,7 @@ def _stages(names: list[str], config: Path, run_dir: Path | None, force: bool, a
     _quiet_libraries()
     with progress() as bar:
         runner = _runner(config, run_dir, force, bar)
-        runner.run_dir.mkdir(parents=True, exist_ok=True)
-        results = [runner.run_stage(name) for name in names]
+        results = runner.run(names)
     for result in results:
         _print(result)
     if as_json:

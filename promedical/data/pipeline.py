@@ -140,7 +140,12 @@ class Runner:
                        extra={"stage_key": key, "stage_version": STAGE_VERSION, "outputs": list(FILES[stage][1])})
         return {"stage": stage, "skipped": False, "counts": counts}
 
-    def run(self, stages: Sequence[str] = STAGES) -> list[dict[str, Any]]:
+    def write_config(self) -> None:
+        """The resolved config of the latest invocation, beside the outputs (each stage also keeps its section)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(self.run_dir / "pipeline.config.json", self.config.model_dump(mode="json"))
+        write_json(self.run_dir / "pipeline.config.json",
+                   {"config_file": self.config_path, **self.config.model_dump(mode="json")})
+
+    def run(self, stages: Sequence[str] = STAGES) -> list[dict[str, Any]]:
+        self.write_config()
         return [self.run_stage(stage) for stage in stages]
