@@ -12,6 +12,7 @@ from promedical.cli import grpo as grpo_cli
 from promedical.cli import labels as labels_cli
 from promedical.cli import bench as bench_cli
 from promedical.cli import data as data_cli
+from promedical.cli import data_files as data_files_cli
 from promedical.cli import review as review_cli
 from promedical.cli import rm as rm_cli
 from promedical.cli import rubrics as rubrics_cli
@@ -34,6 +35,8 @@ app.add_typer(labels_cli.app, name="labels")
 app.add_typer(grpo_cli.app, name="grpo")
 app.add_typer(judge_cli.app, name="judge")
 app.add_typer(data_cli.app, name="data")
+data_cli.app.command("prefs")(data_files_cli.prefs)
+data_cli.app.command("split-rubrics")(data_files_cli.split_rubrics_cmd)
 app.command("score")(score_cli.score)
 
 

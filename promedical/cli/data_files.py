@@ -1,0 +1,111 @@
+"""File-based data commands: the pair and split stages on plain files, outside a pipeline run directory.
+
+``promedical data prefs`` builds lexicographic pairs and criterion-expanded rows from any rubric, response and
+verdict files (a judge's verdicts or expert labels), and writes the TRL exports; ``promedical data split-rubrics``
+splits a rubric file deterministically by content hash. Both reuse the pipeline's own pure functions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import typer
+
+from promedical.cli.common import JSON_HELP, emit_json, fail
+from promedical.data.exports import export_all
+from promedical.data.preferences import PairReport, PairRule, build_pairs, expand_pair
+from promedical.data.splits import split_rubrics
+from promedical.io import read_responses, read_rubrics, read_verdicts, write_jsonl
+from promedical.rubrics.aggregate import index_verdicts
+from promedical.rubrics.records import CriterionPair, PreferencePair, Response
+from promedical.runs import write_manifest
+
+
+def prefs(
+    rubrics: list[Path] = typer.Option(..., "--rubrics", "-r", help="Rubric JSONL file(s)."),
+    responses: Path = typer.Option(..., "--responses", "-x", help="Candidate responses (JSONL)."),
+    verdicts: Path = typer.Option(..., "--verdicts", "-v", help="Verdicts on them: judge output or expert labels."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output directory."),
+    s1_epsilon: float = typer.Option(1e-6, help="S1 differences up to this are ties."),
+    max_pairs_per_rubric: int | None = typer.Option(None, help="Keep at most this many pairs per rubric."),
+    seed: int = typer.Option(0, help="Seed of the pair sampling rule."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Lexicographic pairs (fewer vetoes, then S1, then S2) and one row per criterion that separates them."""
+    if s1_epsilon < 0:
+        fail(f"--s1-epsilon: must be >= 0, got {s1_epsilon}")
+    if max_pairs_per_rubric is not None and max_pairs_per_rubric < 1:
+        fail(f"--max-pairs-per-rubric: must be >= 1, got {max_pairs_per_rubric}")
+    all_rubrics = read_rubrics(rubrics)
+    by_rubric = {r.id: r for r in all_rubrics}
+    all_responses = read_responses(responses)
+    by_response: dict[str, Response] = {}
+    for response in all_responses:
+        if response.rubric_id not in by_rubric:
+            fail(f"{responses}: {response.id}: rubric_id: no rubric {response.rubric_id!r}")
+        by_response[response.id] = response
+    all_verdicts = read_verdicts(verdicts)
+    statuses = index_verdicts(by_rubric, by_response, all_verdicts, str(verdicts))
+    judges = sorted({v.judge for v in all_verdicts})
+    rule = PairRule(s1_epsilon=s1_epsilon, max_pairs_per_rubric=max_pairs_per_rubric, seed=seed)
+    report = PairReport()
+    expansion: Counter[str] = Counter()
+    pairs: list[PreferencePair] = []
+    rows: list[CriterionPair] = []
+    grouped: dict[str, list[Response]] = {}
+    for response in all_responses:
+        grouped.setdefault(response.rubric_id, []).append(response)
+    for rubric_id, group in grouped.items():
+        rubric = by_rubric[rubric_id]
+        new = build_pairs(rubric, group, statuses, rule, judge=",".join(judges), report=report)
+        pairs.extend(new)
+        for pair in new:
+            rows.extend(expand_pair(pair, rubric, statuses, expansion))
+    out.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out / "pairs.records.jsonl", pairs)
+    exported = export_all(out, pairs, [by_rubric[r] for r in grouped], rows)
+    summary = {**report.as_dict(), "criterion_rows": len(rows), "expansion": dict(sorted(expansion.items())),
+               "rule": rule.describe(), "labelled_by": judges, "out": str(out), "files": exported["files"]}
+    write_manifest(out, "prefs", {"rule": rule.describe(), "rubrics": [str(p) for p in rubrics],
+                                  "responses": str(responses), "verdicts": str(verdicts)},
+                   inputs=[*rubrics, responses, verdicts], counts=summary | {"files": None}, seed=seed)
+    if json_out:
+        emit_json(summary)
+    else:
+        typer.echo(f"{len(pairs)} pairs ({report.ties} ties, {report.unscorable} unscorable) and {len(rows)} "
+                   f"criterion rows -> {out}")
+
+
+def split_rubrics_cmd(
+    rubrics: list[Path] = typer.Option(..., "--rubrics", "-r", help="Rubric JSONL file(s)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output directory (one <split>.jsonl per split)."),
+    fraction: list[str] = typer.Option(["train=0.8", "test=0.2"], "--fraction", "-f",
+                                       help="name=share, repeatable; shares sum to 1."),
+    salt: str = typer.Option("promedical-split/v1", help="Change to draw a different (still deterministic) split."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Split rubrics by a hash of their instruction: the same question always lands in the same split."""
+    fractions: dict[str, float] = {}
+    for item in fraction:
+        name, eq, value = item.partition("=")
+        try:
+            fractions[name.strip()] = float(value)
+        except ValueError:
+            fail(f"--fraction: {item!r} is not name=share")
+        if not eq or not name.strip():
+            fail(f"--fraction: {item!r} is not name=share")
+    try:
+        splits = split_rubrics(read_rubrics(rubrics), fractions, salt)
+    except ValueError as exc:
+        fail(f"--fraction: {exc}")
+    files = {name: str(out / f"{name}.jsonl") for name in splits}
+    for name, items in splits.items():
+        write_jsonl(out / f"{name}.jsonl", items)
+    counts = {name: len(items) for name, items in splits.items()}
+    write_manifest(out, "split", {"fractions": fractions, "salt": salt, "rubrics": [str(p) for p in rubrics]},
+                   inputs=rubrics, counts=counts)
+    if json_out:
+        emit_json({"counts": counts, "files": files, "fractions": fractions, "salt": salt})
+    else:
+        typer.echo(", ".join(f"{k}: {v}" for k, v in counts.items()) + f" -> {out}")
