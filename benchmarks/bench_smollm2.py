@@ -62,8 +62,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench-smollm2"))
     parser.add_argument("--bench", type=Path, default=ROOT / "promedical" / "samples" / "rubrics.jsonl")
-    parser.add_argument("--limit", type=int, default=20)
-    parser.add_argument("--mcq-limit", type=int, default=100)
+    parser.add_argument("--limit", type=int, default=12)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--mcq-limit", type=int, default=60)
     parser.add_argument("--train", default="source:kqa", help="Training pool for the independence audit.")
     parser.add_argument("--skip", nargs="*", default=[], choices=["greedy", "sampled", "compare", "mcq"])
     args = parser.parse_args()
@@ -73,7 +74,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}/v1"
     judge = f"openai:smollm2@{url}#structured=json_object"
     common = ["--bench", str(args.bench), "--policy", "hf:smollm2", "--judge", judge, "--limit", str(args.limit),
-              "--max-tokens", "192", "--seed", "0", "--train", args.train, "--json"]
+              "--max-tokens", str(args.max_tokens), "--seed", "0", "--train", args.train, "--json"]
     try:
         if "greedy" not in args.skip:
             run(["bench", "run", *common, "--temperature", "0", "-o", str(args.out / "greedy")])

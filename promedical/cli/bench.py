@@ -244,3 +244,61 @@ def report_cmd(
     with atomic_writer(target) as handle:
         handle.write(render_run(summary, rows))
     typer.echo(str(target))
+
+
+@app.command("judge-eval")
+def judge_eval_cmd(
+    rubrics: list[Path] = typer.Option(..., "--rubrics", "-r", help="Rubric JSONL file(s)."),
+    labels: Path = typer.Option(..., "--labels", "-l", help="Expert verdict JSONL (the reference)."),
+    verdicts: Path | None = typer.Option(None, "--verdicts", "-v", help="The judge's verdict JSONL."),
+    judge: str | None = typer.Option(None, "--judge", "-j", help="Or a judge spec: grade the labelled responses now."),
+    responses: Path | None = typer.Option(None, "--responses", "-x", help="Responses (needed with --judge)."),
+    out: Path | None = typer.Option(None, "-o", "--out", help="Directory for judge_eval.json (and the verdicts)."),
+    resamples: int = typer.Option(2000, "--resamples"),
+    seed: int = typer.Option(0, "--seed"),
+    timeout: float = typer.Option(120.0, "--timeout"),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Pointwise/pairwise accuracy per tier, overall accuracy, veto precision/recall/F1 of a judge or RM."""
+    from promedical.bench.judge_eval import judge_eval
+    from promedical.io import read_responses, read_rubrics, read_verdicts
+
+    if (verdicts is None) == (judge is None):
+        raise UserError("-: -: -: --verdicts / --judge: give exactly one of them")
+    rubric_list = read_rubrics(rubrics)
+    reference = read_verdicts(labels)
+    if verdicts is not None:
+        judged = read_verdicts(verdicts)
+    else:
+        from promedical.judge.protocol import load_judge
+
+        if responses is None:
+            raise UserError("-: -: -: --responses: needed with --judge")
+        by_id = {r.id: r for r in rubric_list}
+        keys = {v.response_id for v in reference}
+        todo = [(by_id[x.rubric_id], x) for x in read_responses(responses) if x.id in keys and x.rubric_id in by_id]
+        grader = load_judge(str(judge), timeout=timeout, cache_path=(out / "judge.sqlite") if out else None)
+        try:
+            judged = list(grader.grade_many(todo))
+        finally:
+            close = getattr(grader, "close", None)
+            if close is not None:
+                close()
+        if out is not None:
+            write_jsonl(out / "verdicts.jsonl", judged)
+    report = judge_eval(rubric_list, judged, reference, n_resamples=resamples, seed=seed)
+    if out is not None:
+        write_json(out / "judge_eval.json", report)
+    if json_out:
+        emit_json(report)
+        return
+    def show(e: dict[str, object] | None) -> str:
+        return "n/a" if not e or e.get("value") is None else f"{e['value']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
+
+    typer.echo(f"overall accuracy {show(report['overall_accuracy'])}, pairwise {show(report['pairwise_accuracy'])}, "
+               f"coverage {report['coverage']}")
+    for tier, m in report["per_tier"].items():
+        typer.echo(f"  {tier:>12}: pointwise {show(m['pointwise_accuracy'])} (n={m['n_points']}), pairwise "
+                   f"{show(m['pairwise_accuracy'])} (n={m['n_pairs']})")
+    veto = report["veto"] or {}
+    typer.echo(f"  veto P/R/F1: {show(veto.get('precision'))} / {show(veto.get('recall'))} / {show(veto.get('f1'))}")
