@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from promedical import samples
-from promedical.io import read_rubrics
+from promedical.io import read_responses, read_rubrics, read_verdicts
 from promedical.rubrics.records import CriterionPair, PreferencePair
 
 
@@ -47,14 +47,30 @@ def test_split_rubrics_is_deterministic_and_complete(tmp_path: Path) -> None:
     first = _run(*args, "-o", str(tmp_path / "a"))
     second = _run(*args, "-o", str(tmp_path / "b"))
     assert first.returncode == 0 and second.returncode == 0
-    a = {name: [r.id for r in read_rubrics([tmp_path / "a" / f"{name}.jsonl"])] for name in ("train", "test")}
-    b = {name: [r.id for r in read_rubrics([tmp_path / "b" / f"{name}.jsonl"])] for name in ("train", "test")}
+    a = {name: [r.id for r in read_rubrics([tmp_path / "a" / name / "rubrics.jsonl"])] for name in ("train", "test")}
+    b = {name: [r.id for r in read_rubrics([tmp_path / "b" / name / "rubrics.jsonl"])] for name in ("train", "test")}
     assert a == b
     assert sorted(a["train"] + a["test"]) == sorted(r.id for r in samples.load_rubrics())
+
+
+def test_split_carries_responses_and_verdicts_along(tmp_path: Path) -> None:
+    proc = _run("data", "split-rubrics", "-r", str(samples.rubrics_path()), "-x", str(samples.responses_path()),
+                "-v", str(samples.verdicts_path()), "-f", "train=0.7", "-f", "test=0.3", "-o", str(tmp_path),
+                "--json")
+    assert proc.returncode == 0, proc.stderr
+    counts = json.loads(proc.stdout.strip().splitlines()[-1])["counts"]
+    assert sum(c["responses"] for c in counts.values()) == len(samples.load_responses())
+    assert sum(c["verdicts"] for c in counts.values()) == len(samples.load_verdicts())
+    for name in ("train", "test"):
+        rubric_ids = {r.id for r in read_rubrics([tmp_path / name / "rubrics.jsonl"])}
+        responses = read_responses(tmp_path / name / "responses.jsonl")
+        assert {r.rubric_id for r in responses} <= rubric_ids
+        response_ids = {r.id for r in responses}
+        assert all(v.response_id in response_ids for v in read_verdicts(tmp_path / name / "verdicts.jsonl"))
 
 
 def test_split_rubrics_bad_fraction_is_one_line(tmp_path: Path) -> None:
     proc = _run("data", "split-rubrics", "-r", str(samples.rubrics_path()), "-o", str(tmp_path),
                 "-f", "train=0.7", "-f", "test=0.7")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "sum to 1" in proc.stderr
-    assert not (tmp_path / "train.jsonl").exists()
+    assert not (tmp_path / "train").exists()

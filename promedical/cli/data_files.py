@@ -18,7 +18,7 @@ from promedical.data.preferences import PairReport, PairRule, build_pairs, expan
 from promedical.data.splits import split_rubrics
 from promedical.io import read_responses, read_rubrics, read_verdicts, write_jsonl
 from promedical.rubrics.aggregate import index_verdicts
-from promedical.rubrics.records import CriterionPair, PreferencePair, Response
+from promedical.rubrics.records import CriterionPair, PreferencePair, Response, Verdict
 from promedical.runs import write_manifest
 
 
@@ -79,33 +79,64 @@ def prefs(
 
 def split_rubrics_cmd(
     rubrics: list[Path] = typer.Option(..., "--rubrics", "-r", help="Rubric JSONL file(s)."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output directory (one <split>.jsonl per split)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output directory: one <split>/ folder per split."),
     fraction: list[str] = typer.Option(["train=0.8", "test=0.2"], "--fraction", "-f",
                                        help="name=share, repeatable; shares sum to 1."),
+    responses: Path | None = typer.Option(None, "--responses", "-x", help="Also split these responses."),
+    verdicts: Path | None = typer.Option(None, "--verdicts", "-v", help="Also split these verdicts (needs -x)."),
     salt: str = typer.Option("promedical-split/v1", help="Change to draw a different (still deterministic) split."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Split rubrics by a hash of their instruction: the same question always lands in the same split."""
+    """Split rubrics (and their responses and verdicts) by a hash of the instruction.
+
+    The same question always lands in the same split. Each split is written as a labelled-set folder
+    ``<out>/<split>/`` with ``rubrics.jsonl`` (and ``responses.jsonl``, ``verdicts.jsonl`` when given).
+    """
     fractions: dict[str, float] = {}
     for item in fraction:
         name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            fail(f"--fraction: {item!r} is not name=share")
         try:
             fractions[name.strip()] = float(value)
         except ValueError:
             fail(f"--fraction: {item!r} is not name=share")
-        if not eq or not name.strip():
-            fail(f"--fraction: {item!r} is not name=share")
+    if verdicts is not None and responses is None:
+        fail("--verdicts: needs --responses (verdicts are split through their responses)")
+    all_rubrics = read_rubrics(rubrics)
     try:
-        splits = split_rubrics(read_rubrics(rubrics), fractions, salt)
+        splits = split_rubrics(all_rubrics, fractions, salt)
     except ValueError as exc:
         fail(f"--fraction: {exc}")
-    files = {name: str(out / f"{name}.jsonl") for name in splits}
+    split_of_rubric = {r.id: name for name, items in splits.items() for r in items}
+    split_of_response: dict[str, str] = {}
+    by_split_responses: dict[str, list[Response]] = {name: [] for name in splits}
+    if responses is not None:
+        for response in read_responses(responses):
+            if response.rubric_id not in split_of_rubric:
+                fail(f"{responses}: {response.id}: rubric_id: no rubric {response.rubric_id!r}")
+            split_of_response[response.id] = split_of_rubric[response.rubric_id]
+            by_split_responses[split_of_response[response.id]].append(response)
+    by_split_verdicts: dict[str, list[Verdict]] = {name: [] for name in splits}
+    if verdicts is not None:
+        for verdict in read_verdicts(verdicts):
+            if verdict.response_id not in split_of_response:
+                fail(f"{verdicts}: {verdict.response_id}: response_id: no such response")
+            by_split_verdicts[split_of_response[verdict.response_id]].append(verdict)
+    counts: dict[str, dict[str, int]] = {}
     for name, items in splits.items():
-        write_jsonl(out / f"{name}.jsonl", items)
-    counts = {name: len(items) for name, items in splits.items()}
-    write_manifest(out, "split", {"fractions": fractions, "salt": salt, "rubrics": [str(p) for p in rubrics]},
-                   inputs=rubrics, counts=counts)
+        folder = out / name
+        write_jsonl(folder / "rubrics.jsonl", items)
+        counts[name] = {"rubrics": len(items)}
+        if responses is not None:
+            counts[name]["responses"] = write_jsonl(folder / "responses.jsonl", by_split_responses[name])
+        if verdicts is not None:
+            counts[name]["verdicts"] = write_jsonl(folder / "verdicts.jsonl", by_split_verdicts[name])
+    inputs = [*rubrics, *(p for p in (responses, verdicts) if p is not None)]
+    write_manifest(out, "split", {"fractions": fractions, "salt": salt, "inputs": [str(p) for p in inputs]},
+                   inputs=inputs, counts=counts)
+    folders = {name: str(out / name) for name in splits}
     if json_out:
-        emit_json({"counts": counts, "files": files, "fractions": fractions, "salt": salt})
+        emit_json({"counts": counts, "folders": folders, "fractions": fractions, "salt": salt})
     else:
-        typer.echo(", ".join(f"{k}: {v}" for k, v in counts.items()) + f" -> {out}")
+        typer.echo(", ".join(f"{k}: {v['rubrics']} rubrics" for k, v in counts.items()) + f" -> {out}")
