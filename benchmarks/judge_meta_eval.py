@@ -243,6 +243,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--kqa-responses", type=int, default=0, help="K-QA answers the LLM judges (0 = all 30)")
     parser.add_argument("--hb-rows", type=int, default=0, help="HealthBench rows the LLM judges (0 = all 67)")
+    parser.add_argument("--llm-on", default="kqa,healthbench", help="label sets the LLM judge grades")
     parser.add_argument("--lexical-threshold", type=float, default=0.5)
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
@@ -270,7 +271,10 @@ def main() -> None:
             "healthbench": (read_rubrics([work / "hb_rubrics.jsonl"]), read_responses(work / "hb_responses.jsonl"),
                             read_verdicts(work / "hb_labels.jsonl"))}
     sizes = {"kqa": args.kqa_responses, "healthbench": args.hb_rows}
-    sample = {name: subsample(sizes[name], *full[name], args.seed) for name in full}
+    llm_sets = [name for name in args.llm_on.split(",") if name]
+    if set(llm_sets) - set(full):
+        raise SystemExit(f"--llm-on: unknown label set(s) {sorted(set(llm_sets) - set(full))}")
+    sample = {name: subsample(sizes[name], *full[name], args.seed) for name in llm_sets}
 
     # 3. the lexical baseline on everything; the LLM judge on the (fixed-seed) sample
     verdicts = {name: lexical_verdicts(rubrics, responses, args.lexical_threshold)
@@ -301,7 +305,7 @@ def main() -> None:
         report = meta_evaluate(labels, verdicts[name], tiers=tiers, n_resamples=args.resamples, seed=args.seed)
         write_json(work / f"{name}_meta_eval.json", report)
         results[name] = summarise(report)
-        if not args.no_llm:  # like for like: every judge on the sample the LLM judge saw
+        if name in sample and not args.no_llm:  # like for like: every judge on the sample the LLM judge saw
             ids = {r.id for r in sample[name][1]}
             report = meta_evaluate([v for v in labels if v.response_id in ids],
                                    [v for v in verdicts[name] if v.response_id in ids], tiers=tiers,

@@ -93,6 +93,7 @@ def test_unscored_and_missing_verdicts_are_coverage_not_silent_errors() -> None:
     # strict: the unscored and the missing item both count as wrong => 6 / 10
     assert m["accuracy_strict"]["value"] == pytest.approx(6 / 10)
     assert m["unscored_reasons"] == {"no JSON in the reply": 1}
+    assert m["label_met_rate"] == 0.5 and m["judge_met_rate"] == pytest.approx(5 / 8)  # labels: all; judge: scored
 
 
 def test_alignment_duplicates_conflicts_unscored_labels_and_unlabelled_verdicts() -> None:

@@ -141,7 +141,7 @@ def metrics(items: Sequence[Item], n_resamples: int = 2000, seed: int = 0) -> di
         "n_missing": missing,
         "coverage": n_scored / n if n else None,
         "unscored_reasons": dict(Counter((i.reason or "-")[:80] for i in unscored).most_common(5)),
-        "label_met_rate": float(np.mean(truth)) if n_scored else None,
+        "label_met_rate": float(np.mean([i.label is Status.MET for i in items])) if n else None,
         "judge_met_rate": float(np.mean(pred)) if n_scored else None,
         "accuracy_scored": _ci(acc, n_scored, n_resamples, seed),
         "accuracy_strict": _ci(strict, n, n_resamples, seed),
