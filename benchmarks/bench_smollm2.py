@@ -66,6 +66,8 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--mcq-limit", type=int, default=60)
     parser.add_argument("--train", default="source:kqa", help="Training pool for the independence audit.")
+    parser.add_argument("--policy", default="server", help="Policy spec; 'server' = SmolLM2 on the same llama.cpp "
+                        "server as the judge (the GGUF of SmolLM2-135M-Instruct); e.g. hf:smollm2 for transformers.")
     parser.add_argument("--skip", nargs="*", default=[], choices=["greedy", "sampled", "compare", "mcq"])
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -73,7 +75,8 @@ def main() -> None:
     server = start_server(port, args.out / "llama_server.log")
     url = f"http://127.0.0.1:{port}/v1"
     judge = f"openai:smollm2@{url}#structured=json_object"
-    common = ["--bench", str(args.bench), "--policy", "hf:smollm2", "--judge", judge, "--limit", str(args.limit),
+    policy = f"openai:smollm2@{url}" if args.policy == "server" else args.policy
+    common = ["--bench", str(args.bench), "--policy", policy, "--judge", judge, "--limit", str(args.limit),
               "--max-tokens", str(args.max_tokens), "--seed", "0", "--train", args.train, "--json"]
     try:
         if "greedy" not in args.skip:
