@@ -98,19 +98,16 @@ def fmt(est: dict[str, Any] | None) -> str:
 
 
 def table(reports: dict[str, dict[str, Any]]) -> str:
-    head = ("| model | pairwise (all) | pairwise prof. | pairwise bonus | pointwise (all) | pointwise prof. | "
-            "pointwise bonus | pointwise veto | veto F1 | ECE |")
+    tiers = ("proficiency", "bonus", "veto")
+    head = ("| model | pairwise (all) | pairwise prof. | pairwise bonus | pairwise veto | pointwise (all) | "
+            "pointwise prof. | pointwise bonus | pointwise veto | veto F1 | ECE |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, r in reports.items():
         t = r["per_tier"]
-        cal = r.get("calibration") or {}
-        lines.append(
-            f"| {name} | {fmt(r['pairwise_accuracy'])} | {fmt(t['proficiency']['pairwise_accuracy'])} | "
-            f"{fmt(t['bonus']['pairwise_accuracy'])} | {fmt(r['pointwise_accuracy'])} | "
-            f"{fmt(t['proficiency']['pointwise_accuracy'])} | {fmt(t['bonus']['pointwise_accuracy'])} | "
-            f"{fmt(t['veto']['pointwise_accuracy'])} | {fmt((r.get('veto') or {}).get('f1'))} | "
-            f"{fmt(cal.get('ece'))} |"
-        )
+        cells = [fmt(r["pairwise_accuracy"]), *(fmt(t[k]["pairwise_accuracy"]) for k in tiers),
+                 fmt(r["pointwise_accuracy"]), *(fmt(t[k]["pointwise_accuracy"]) for k in tiers),
+                 fmt((r.get("veto") or {}).get("f1")), fmt((r.get("calibration") or {}).get("ece"))]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
