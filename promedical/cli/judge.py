@@ -115,7 +115,8 @@ def run(
         else:  # e.g. the reward-model judge: no model calls to count
             verdicts = judge.grade_many(items)
     finally:
-        judge.close()
+        if callable(getattr(judge, "close", None)):
+            judge.close()
     usage: Usage | None = getattr(judge, "usage", None)
     write_jsonl(out, verdicts)
     summary: dict[str, Any] = {**summarise_verdicts(verdicts, usage or Usage()), "judge": judge.spec,
