@@ -7,12 +7,13 @@ import sys
 import typer
 
 from promedical import __version__
-from promedical.cli import judge as judge_cli
-from promedical.cli import grpo as grpo_cli
-from promedical.cli import labels as labels_cli
 from promedical.cli import bench as bench_cli
 from promedical.cli import data as data_cli
 from promedical.cli import data_files as data_files_cli
+from promedical.cli import grpo as grpo_cli
+from promedical.cli import judge as judge_cli
+from promedical.cli import labels as labels_cli
+from promedical.cli import quickstart as quickstart_cli
 from promedical.cli import review as review_cli
 from promedical.cli import rm as rm_cli
 from promedical.cli import rubrics as rubrics_cli
@@ -38,6 +39,7 @@ app.add_typer(data_cli.app, name="data")
 data_cli.app.command("prefs")(data_files_cli.prefs)
 data_cli.app.command("split-rubrics")(data_files_cli.split_rubrics_cmd)
 app.command("score")(score_cli.score)
+app.command("quickstart")(quickstart_cli.quickstart)
 
 
 @app.command("version")

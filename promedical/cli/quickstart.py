@@ -1,0 +1,81 @@
+"""``promedical quickstart``: run the whole loop on the bundled sample set and print where everything is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from promedical.cli.common import JSON_HELP, emit_json, fail
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _ci(summary: dict[str, Any], key: str) -> str:
+    ci = summary.get(f"{key}_ci") or [None, None]
+    return f"{_fmt(summary.get(key))} [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+
+
+def _table(result: dict[str, Any]) -> Table:
+    table = Table(title="ProMedical quickstart", show_lines=False)
+    table.add_column("what")
+    table.add_column("value")
+    judge = result["judge"]
+    run = judge["run"]
+    table.add_row("judge", str(judge["spec"]))
+    table.add_row("judge cost", f"{run.get('calls')} calls, {run.get('prompt_tokens')} prompt + "
+                  f"{run.get('completion_tokens')} completion tokens, {run.get('cache_hits')} cache hits")
+    table.add_row("judge verdicts", f"met {run.get('met')}, unmet {run.get('unmet')}, unscored {run.get('unscored')}")
+    overall = (judge.get("agreement") or {}).get("overall") or {}
+    if isinstance(overall, dict) and overall:
+        table.add_row("judge vs experts", f"accuracy {_fmt(overall.get('accuracy'))}, "
+                      f"kappa {_fmt(overall.get('kappa'))}")
+    rm = result["rm"]
+    table.add_row("RM pointwise accuracy (held-out)", _fmt(_value(rm.get("pointwise_accuracy"))))
+    table.add_row("RM pairwise accuracy (held-out)", _fmt(_value(rm.get("pairwise_accuracy"))))
+    for label, key in (("starting policy", "bench_base"), ("aligned policy", "bench_aligned")):
+        bench = result[key]
+        table.add_row(f"{label}: reward", _ci(bench, "overall"))
+        table.add_row(f"{label}: safety compliance", _ci(bench, "safety_compliance"))
+    table.add_row("HTML report", result["report"])
+    table.add_row("reward model", result["checkpoint"])
+    table.add_row("aligned policy", result["aligned_policy"])
+    total = sum(s["seconds"] for s in result["stages"])
+    reused = sum(s["reused"] for s in result["stages"])
+    table.add_row("time", f"{total:.0f} s of work, {reused} of {len(result['stages'])} stages reused")
+    return table
+
+
+def _value(metric: Any) -> Any:
+    return metric.get("value") if isinstance(metric, dict) else metric
+
+
+def quickstart(
+    out: Path = typer.Option(Path("quickstart-out"), "--out", help="Where every artefact goes."),
+    tiny: bool = typer.Option(False, "--tiny", help="Random 2-layer test models: the mechanics in minutes (CI)."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Run the whole loop on the bundled sample set: rubrics, judge, preferences, RM, GRPO, bench, report.
+
+    Each stage is the command a user would run, printed before it runs. A second run reuses what finished.
+    """
+    from promedical.quickstart import FULL, TINY, Quickstart, StepFailed
+
+    console = Console(stderr=True)
+    runner = Quickstart(out, TINY if tiny else FULL, lambda text: console.print(text, markup=False, highlight=False))
+    try:
+        result = runner.loop()
+    except StepFailed as exc:
+        fail(f"{exc}; fix the cause and run the quickstart again (finished stages are kept)")
+    console.print(_table(result))
+    if json_out:
+        emit_json(result)

@@ -1,0 +1,94 @@
+"""Start llama.cpp's OpenAI-compatible server (llama-cpp-python) on loopback for a GGUF model, and stop it.
+
+Used by the quickstart and the tests; on a GPU box a user would rather point ``openai:<model>@<url>`` at a vLLM
+server. The default extra arguments evaluate prompts one token per micro-batch (``--n_ubatch 1``): some
+llama.cpp CPU builds crash in their batched kernels on some processors; outputs are identical, prefill slower.
+Set ``PROMEDICAL_LLAMA_SERVER_ARGS`` (e.g. to an empty string) to change them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+DEFAULT_ALIAS = "smollm2"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def available() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def server_args() -> list[str]:
+    return os.environ.get("PROMEDICAL_LLAMA_SERVER_ARGS", "--n_ubatch 1").split()
+
+
+class LlamaServer:
+    """``with LlamaServer(gguf, log) as base_url:`` serves ``gguf`` at ``base_url`` until the block ends."""
+
+    def __init__(self, gguf: Path, log: Path, alias: str = DEFAULT_ALIAS, n_ctx: int = 4096,
+                 port: int | None = None, startup_timeout: float = 180.0) -> None:
+        self.gguf, self.log, self.alias, self.n_ctx = gguf, log, alias, n_ctx
+        self.port = port or free_port()
+        self.startup_timeout = startup_timeout
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf), "--model_alias", self.alias,
+                "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx), "--verbose", "False",
+                *server_args()]
+
+    def spec(self) -> str:
+        """The judge/generator spec for this server (llama-cpp-python's structured-output flavour)."""
+        return f"openai:{self.alias}@{self.base_url}#structured=json_object"
+
+    def __enter__(self) -> str:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.log, "wb")  # the child keeps its own copy of the descriptor
+        self._proc = subprocess.Popen(self.command, stdout=handle, stderr=subprocess.STDOUT,
+                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        handle.close()
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            if self._proc.poll() is not None:
+                tail = self.log.read_text(errors="replace")[-1500:]
+                raise RuntimeError(f"llama.cpp server exited with {self._proc.returncode}: {tail}")
+            try:
+                if httpx.get(f"{self.base_url}/models", timeout=2).status_code == 200:
+                    return self.base_url
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"llama.cpp server did not answer within {self.startup_timeout:.0f} s")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
