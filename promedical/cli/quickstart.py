@@ -71,6 +71,10 @@ def quickstart(
     from promedical.quickstart import FULL, TINY, Quickstart, StepFailed
 
     console = Console(stderr=True)
+    try:
+        (out / ".quickstart").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"{out}: -: --out: cannot create the output directory: {exc.strerror or exc}")
     runner = Quickstart(out, TINY if tiny else FULL, lambda text: console.print(text, markup=False, highlight=False))
     try:
         result = runner.loop()
