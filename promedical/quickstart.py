@@ -40,6 +40,7 @@ class Profile:
     rm_backbone: str
     judge_demo: str  # "llama.cpp" (SmolLM2 GGUF server) or a judge spec
     judge_max_tokens: int
+    judge_limit: int  # held-out responses the judge demo grades (fixed-seed slice)
     rm_epochs: float
     rm_max_rows: int
     rm_max_length: int
@@ -51,12 +52,16 @@ class Profile:
     resamples: int
 
 
-FULL = Profile(name="full", policy="smollm2", rm_backbone="minilm", judge_demo="llama.cpp", judge_max_tokens=512,
-               rm_epochs=2.0, rm_max_rows=400, rm_max_length=256, grpo_steps=12, grpo_generations=4,
-               grpo_completion_tokens=64, grpo_lora=True, bench_max_tokens=128, resamples=10_000)
-TINY = Profile(name="tiny", policy="tiny-llama", rm_backbone="tiny-llama", judge_demo="hf:tiny-llama",
-               judge_max_tokens=32, rm_epochs=1.0, rm_max_rows=40, rm_max_length=128, grpo_steps=2,
-               grpo_generations=2, grpo_completion_tokens=12, grpo_lora=False, bench_max_tokens=12, resamples=1000)
+FULL = Profile(
+    name="full", policy="smollm2", rm_backbone="minilm", judge_demo="llama.cpp", judge_max_tokens=1024,
+    judge_limit=4, rm_epochs=2.0, rm_max_rows=400, rm_max_length=256, grpo_steps=12, grpo_generations=4,
+    grpo_completion_tokens=64, grpo_lora=True, bench_max_tokens=128, resamples=10_000,
+)
+TINY = Profile(
+    name="tiny", policy="tiny-llama", rm_backbone="tiny-llama", judge_demo="hf:tiny-llama", judge_max_tokens=32,
+    judge_limit=6, rm_epochs=1.0, rm_max_rows=40, rm_max_length=128, grpo_steps=2, grpo_generations=2,
+    grpo_completion_tokens=12, grpo_lora=False, bench_max_tokens=12, resamples=1000,
+)
 
 
 @dataclass
@@ -198,7 +203,7 @@ class Quickstart:
         def steps(spec: str) -> tuple[Step, Step]:
             judge_args = ["judge", "run", "-r", str(test_dir / "rubrics.jsonl"),
                           "-x", str(test_dir / "responses.jsonl"), "--judge", spec, "-o", str(verdicts),
-                          "--max-tokens", str(p.judge_max_tokens), "--json"]
+                          "--max-tokens", str(p.judge_max_tokens), "--limit", str(p.judge_limit), "--json"]
             stable = [a if a != spec else p.judge_demo for a in judge_args]
             meta_args = ["judge", "meta-eval", "--labels", str(test_dir / "verdicts.jsonl"), "--verdicts",
                          str(verdicts), "-r", str(test_dir / "rubrics.jsonl"), "--resamples", "1000",

@@ -16,6 +16,7 @@ import typer
 
 from promedical.cli import meta_eval as meta_eval_cli
 from promedical.cli.common import JSON_HELP, emit_json, fail, progress
+from promedical.hashing import content_hash
 from promedical.io import load_models, read_rubrics, write_jsonl
 from promedical.judge.pairwise import PairwiseConfig, PairwiseJudge, make_pairs, summarise_pairs
 from promedical.judge.pointwise import MODES, PointwiseConfig
@@ -95,14 +96,20 @@ def run(
     no_schema: bool = typer.Option(False, "--no-schema", help="Do not ask the backend for structured output."),
     cache: Path | None = typer.Option(None, "--cache", help="Cache file (default <out dir>/judge-cache.sqlite)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the cache."),
+    limit: int | None = typer.Option(None, "--limit", help="Judge only a fixed-seed slice of this many responses."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Grade every response against every criterion of its rubric; write one verdict per pair."""
+    if limit is not None and limit < 1:
+        fail(f"--limit: must be >= 1, got {limit}")
     if mode not in MODES:
         fail(f"--mode: {mode!r} is not one of {', '.join(MODES)}")
     _check_common(timeout, retries, concurrency, max_tokens, reasks)
     rubric_map = _rubric_map(rubrics)
     items = [(rubric_map[r.rubric_id], r) for r in _responses(responses, rubric_map)]
+    if limit is not None and limit < len(items):
+        keep = {r.id for _, r in sorted(items, key=lambda item: content_hash([seed, item[1].id]))[:limit]}
+        items = [item for item in items if item[1].id in keep]
     config = PointwiseConfig(mode=mode, max_tokens=max_tokens, seed=seed, reasks=reasks,  # type: ignore[arg-type]
                              use_schema=not no_schema)
     cache_path = _cache_path(out, cache, no_cache)
@@ -123,7 +130,7 @@ def run(
                                "template_version": getattr(judge, "template_version", None), "mode": mode,
                                "out": str(out), "cache": str(cache_path) if cache_path else None}
     resolved = {"judge": judge.spec, "rubrics": [str(p) for p in rubrics], "responses": str(responses),
-                **config.as_dict(), "timeout": timeout, "retries": retries, "concurrency": concurrency,
+                "limit": limit, **config.as_dict(), "timeout": timeout, "retries": retries, "concurrency": concurrency,
                 "cache": summary["cache"]}
     write_manifest(out.parent, "judge", resolved, inputs=[*rubrics, responses], counts=summary, seed=seed)
     if json_out:
