@@ -29,6 +29,7 @@ from promedical.hashing import content_hash
 from promedical.io import atomic_writer, write_json
 
 SPLIT_SALT = "promedical-quickstart/v1"
+JUDGE_PORT = 8737  # preferred loopback port of the judge server: a stable URL keeps the judge cache valid
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,8 @@ class Quickstart:
         if not llamacpp.available():
             self.echo("llama-cpp-python is not installed: judging with local transformers instead")
             return run_judge("hf:smollm2")
-        server = llamacpp.LlamaServer(smollm2_gguf(), out / "judge" / "llama-server.log")
+        server = llamacpp.LlamaServer(smollm2_gguf(), out / "judge" / "llama-server.log",
+                                      port=llamacpp.preferred_port(JUDGE_PORT))
         if all(self.finished(s.name, content_hash(s.key_args or s.args)) is not None for s in steps(server.spec())):
             return run_judge(server.spec())  # both reused: no server needed
         self.echo(f"\nStarting a real OpenAI-compatible judge server on loopback:\n$ {shlex.join(server.command)}")

@@ -28,6 +28,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def preferred_port(port: int) -> int:
+    """``port`` when it is free (stable URLs keep judge-cache keys stable across runs), else any free port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return free_port()
+    return port
+
+
 def available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
