@@ -68,13 +68,17 @@ def main() -> None:
     parser.add_argument("--train", default="source:kqa", help="Training pool for the independence audit.")
     parser.add_argument("--policy", default="server", help="Policy spec; 'server' = SmolLM2 on the same llama.cpp "
                         "server as the judge (the GGUF of SmolLM2-135M-Instruct); e.g. hf:smollm2 for transformers.")
+    parser.add_argument("--judge", default="server", help="Judge spec; 'server' = SmolLM2 on the llama.cpp server "
+                        "(structured JSON); e.g. rm:<checkpoint> for a calibrated reward model.")
+    parser.add_argument("--port", type=int, default=8766, help="Server port (part of the policy spec, so of the "
+                        "generation cache keys: keep it fixed to resume); 0 picks a free one.")
     parser.add_argument("--skip", nargs="*", default=[], choices=["greedy", "sampled", "compare", "mcq"])
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = args.port or free_port()
     server = start_server(port, args.out / "llama_server.log")
     url = f"http://127.0.0.1:{port}/v1"
-    judge = f"openai:smollm2@{url}#structured=json_object"
+    judge = f"openai:smollm2@{url}#structured=json_object" if args.judge == "server" else args.judge
     policy = f"openai:smollm2@{url}" if args.policy == "server" else args.policy
     common = ["--bench", str(args.bench), "--policy", policy, "--judge", judge, "--limit", str(args.limit),
               "--max-tokens", str(args.max_tokens), "--seed", "0", "--train", args.train, "--json"]
