@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from promedical.cli.common import JSON_HELP, emit_json, progress, stderr
-from promedical.io import UserError, write_json, write_jsonl
+from promedical.io import UserError, atomic_writer, write_json, write_jsonl
 from promedical.runs import write_manifest
 
 app = typer.Typer(help="Evaluate policies on held-out rubrics and external benchmarks, with CIs and paired tests.",
@@ -163,7 +163,8 @@ def run(
     if report:
         from promedical.bench.report import render_run
 
-        (out / "report.html").write_text(render_run(summary, rows), encoding="utf-8")
+        with atomic_writer(out / "report.html") as handle:
+            handle.write(render_run(summary, rows))
     write_manifest(out, "bench", config.as_dict(), inputs=[bench], counts={"rubrics": len(rubrics),
                    "responses": len(responses), "verdicts": len(verdicts)}, seed=seed)
     if json_out:
@@ -218,7 +219,8 @@ def compare(
 
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "compare.json", result)
-        (out / "report.html").write_text(render_compare(result, summary_a, summary_b), encoding="utf-8")
+        with atomic_writer(out / "report.html") as handle:
+            handle.write(render_compare(result, summary_a, summary_b))
     if json_out:
         emit_json(result)
         return
@@ -239,8 +241,6 @@ def report_cmd(
 
     rows, summary = _load_run(run_dir)
     target = out or run_dir / "report.html"
-    from promedical.io import atomic_writer
-
     with atomic_writer(target) as handle:
         handle.write(render_run(summary, rows))
     typer.echo(str(target))
