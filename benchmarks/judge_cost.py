@@ -11,19 +11,18 @@ SmolLM2 GGUF on loopback (a weak judge: this measures cost, not quality).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from promedical.judge.pointwise import PointwiseConfig, PointwiseJudge
 from promedical.judge.summary import summarise_verdicts
+from promedical.llm.llamacpp import LlamaServer
 from promedical.llm.spec import load_generator
 from promedical.models import smollm2_gguf
 from promedical.rubrics.importers.healthbench import import_healthbench
@@ -61,27 +60,9 @@ def load_items(n: int, k: int) -> list[tuple[Rubric, Response]]:
     return pairs[:n]
 
 
-def start_server() -> tuple[subprocess.Popen[bytes], str]:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    extra = os.environ.get("PROMEDICAL_LLAMA_SERVER_ARGS", "--n_ubatch 1").split()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--model_alias", "smollm2",
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "8192", "--verbose", "False", *extra],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    for _ in range(240):
-        try:
-            if httpx.get(f"{base}/models", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    proc.kill()
-    sys.exit("llama.cpp server did not start")
+def start_server(log: Path) -> LlamaServer:
+    """The same llama.cpp server for every configuration (8k context: the per-criterion prompts are long)."""
+    return LlamaServer(smollm2_gguf(), log, n_ctx=8192, startup_timeout=120)
 
 
 def measure(name: str, spec: str, items: list[tuple[Rubric, Response]], config: PointwiseConfig, cache: Path,
@@ -110,25 +91,17 @@ def main() -> None:
     args = parser.parse_args()
 
     items = load_items(args.responses, args.criteria)
-    proc = None
-    base = args.base_url
-    if base is None:
-        proc, base = start_server()
-    spec = f"openai:{args.model}@{base}#structured={args.structured}"
     rows = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="judge-cost-") as tmp:
-            single = PointwiseConfig(mode="single", max_tokens=160)
-            grouped = PointwiseConfig(mode="grouped", max_tokens=120 * args.criteria)
-            rows.append(measure("per-criterion (HealthBench-style)", spec, items, single, Path(tmp) / "s.sqlite",
-                                args.concurrency))
-            rows.append(measure("grouped", spec, items, grouped, Path(tmp) / "g.sqlite", args.concurrency))
-            rows.append(measure("grouped, cached re-run", spec, items, grouped, Path(tmp) / "g.sqlite",
-                                args.concurrency))
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with tempfile.TemporaryDirectory(prefix="judge-cost-") as tmp, contextlib.ExitStack() as stack:
+        base = args.base_url or stack.enter_context(start_server(Path(tmp) / "llama-server.log"))
+        spec = f"openai:{args.model}@{base}#structured={args.structured}"
+        single = PointwiseConfig(mode="single", max_tokens=160)
+        grouped = PointwiseConfig(mode="grouped", max_tokens=120 * args.criteria)
+        rows.append(measure("per-criterion (HealthBench-style)", spec, items, single, Path(tmp) / "s.sqlite",
+                            args.concurrency))
+        rows.append(measure("grouped", spec, items, grouped, Path(tmp) / "g.sqlite", args.concurrency))
+        rows.append(measure("grouped, cached re-run", spec, items, grouped, Path(tmp) / "g.sqlite",
+                            args.concurrency))
     result = {"spec": spec, "responses": len(items), "criteria_per_rubric": args.criteria,
               "rubric_ids": [r.id for r, _ in items], "rows": rows}
     if args.out:

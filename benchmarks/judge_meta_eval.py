@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -38,7 +37,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 
 from promedical.io import read_responses, read_rubrics, read_verdicts, write_json, write_jsonl
@@ -100,50 +98,16 @@ def cli(*args: str | Path) -> dict[str, Any]:
     return json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def llama_server(workdir: Path, threads: int) -> Iterator[str]:
     """SmolLM2-135M-Instruct (packaged GGUF) on a llama.cpp server on loopback; yields the judge spec."""
+    from promedical.llm.llamacpp import LlamaServer
     from promedical.models import smollm2_gguf
 
-    port = free_port()
-    log = (workdir / "llama-server.log").open("wb")
-    proc = subprocess.Popen(
-        ["nice", "-n", "10", sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()),
-         "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
-         "--n_threads", str(threads), "--verbose", "False",
-         # some llama.cpp CPU builds crash in batched prompt kernels; one token per micro-batch avoids it
-         *os.environ.get("PROMEDICAL_LLAMA_SERVER_ARGS", "--n_ubatch 1").split()],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"llama.cpp server exited ({proc.returncode}); see {workdir / 'llama-server.log'}")
-            try:
-                if httpx.get(f"{base}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("llama.cpp server did not come up within 180 s")
-            time.sleep(0.5)
-        yield f"openai:smollm2@{base}#structured=json_object"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    server = LlamaServer(smollm2_gguf(), workdir / "llama-server.log", extra_args=("--n_threads", str(threads)),
+                         nice=10)
+    with server:
+        yield server.spec()
 
 
 def subsample(rows: int, rubrics: list[Rubric], responses: list[Response], labels: list[Verdict], seed: int) \

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from promedical.llm.llamacpp import free_port
 from promedical.llm.openai_compat import OpenAICompatGenerator
 from promedical.llm.protocol import GenerationParams, Request
-from tests.conftest import SERVER_MODEL, free_port
+from tests.conftest import SERVER_MODEL
 
 pytestmark = pytest.mark.server
 

@@ -50,8 +50,10 @@ class LlamaServer:
     """``with LlamaServer(gguf, log) as base_url:`` serves ``gguf`` at ``base_url`` until the block ends."""
 
     def __init__(self, gguf: Path, log: Path, alias: str = DEFAULT_ALIAS, n_ctx: int = 4096,
-                 port: int | None = None, startup_timeout: float = 180.0) -> None:
+                 port: int | None = None, startup_timeout: float = 180.0, extra_args: tuple[str, ...] = (),
+                 nice: int = 0) -> None:
         self.gguf, self.log, self.alias, self.n_ctx = gguf, log, alias, n_ctx
+        self.extra_args, self.nice = extra_args, nice
         self.port = port or free_port()
         self.startup_timeout = startup_timeout
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
@@ -59,9 +61,10 @@ class LlamaServer:
 
     @property
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf), "--model_alias", self.alias,
-                "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx), "--verbose", "False",
-                *server_args()]
+        prefix = ["nice", "-n", str(self.nice)] if self.nice else []
+        return [*prefix, sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf), "--model_alias",
+                self.alias, "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx),
+                "--verbose", "False", *server_args(), *self.extra_args]
 
     def spec(self) -> str:
         """The judge/generator spec for this server (llama-cpp-python's structured-output flavour)."""
