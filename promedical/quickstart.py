@@ -55,7 +55,7 @@ class Profile:
 
 FULL = Profile(
     name="full", policy="smollm2", rm_backbone="minilm", judge_demo="llama.cpp", judge_max_tokens=1024,
-    judge_limit=4, rm_epochs=2.0, rm_max_rows=400, rm_max_length=256, grpo_steps=12, grpo_generations=4,
+    judge_limit=4, rm_epochs=1.0, rm_max_rows=120, rm_max_length=192, grpo_steps=12, grpo_generations=4,
     grpo_completion_tokens=64, grpo_lora=True, bench_max_tokens=128, resamples=10_000,
 )
 TINY = Profile(
@@ -146,24 +146,26 @@ class Quickstart:
                       ["data", "prefs", "-r", str(split / "train" / "rubrics.jsonl"),
                        "-x", str(split / "train" / "responses.jsonl"), "-v", str(split / "train" / "verdicts.jsonl"),
                        "-o", str(out / "prefs"), "--json"]))
-        rm_dir = out / "rm"
-        rm_config = _yaml(out / "configs" / "rm.yaml", {
+        rm_settings: dict[str, Any] = {
             "backbone": p.rm_backbone, "template": "explicit/1", "max_length": p.rm_max_length,
             "train_data": [str(out / "prefs" / "criterion_pairs.records.jsonl"), str(split / "train")],
-            "val_data": [str(split / "train")], "output_dir": str(rm_dir), "pointwise_weight": 1.0,
+            "val_data": [str(split / "train")], "pointwise_weight": 1.0,
             "derive_pairs": False, "max_rows": p.rm_max_rows, "epochs": p.rm_epochs, "batch_size": 8,
             "learning_rate": 1e-4, "warmup_ratio": 0.1, "save_steps": 50, "logging_steps": 5, "seed": 0,
-        })
+        }
+        # one output folder per distinct config: a changed config never resumes from another config's checkpoint
+        rm_dir = out / "rm" / content_hash(rm_settings, 8)
+        rm_config = _yaml(out / "configs" / "rm.yaml", {**rm_settings, "output_dir": str(rm_dir)})
+        rm_args = ["rm", "train", "--config", str(rm_config), "--json"]
         trained = self.run(Step("rm-train", "Train ProMedical-RM (criterion injected, Bradley-Terry + pointwise)",
-                                ["rm", "train", "--config", str(rm_config), "--json"]))
+                                rm_args, [*rm_args, rm_config.read_text()]))
         checkpoint = str(trained.get("checkpoint") or rm_dir / "final")
         rm_eval = self.run(Step("rm-eval", "Evaluate the RM on held-out expert labels (bootstrap CIs)",
                                 ["rm", "eval", "--model", checkpoint, "--data", str(split / "test"),
                                  "--resamples", str(min(p.resamples, 2000)), "-o", str(out / "rm-eval.json"),
                                  "--json"]))
-        grpo_dir = out / "grpo"
         grpo: dict[str, Any] = {
-            "policy": p.policy, "rubrics": [str(split / "train" / "rubrics.jsonl")], "output_dir": str(grpo_dir),
+            "policy": p.policy, "rubrics": [str(split / "train" / "rubrics.jsonl")],
             "reward": {"mode": "hierarchical", "judge": f"rm:{checkpoint}"},
             "num_generations": p.grpo_generations, "per_device_train_batch_size": p.grpo_generations,
             "max_completion_length": p.grpo_completion_tokens, "max_steps": p.grpo_steps,
@@ -172,9 +174,11 @@ class Quickstart:
         }
         if p.grpo_lora:
             grpo["lora"] = {"r": 16, "alpha": 32}
-        grpo_config = _yaml(out / "configs" / "grpo.yaml", grpo)
+        grpo_dir = out / "grpo" / content_hash(grpo, 8)
+        grpo_config = _yaml(out / "configs" / "grpo.yaml", {**grpo, "output_dir": str(grpo_dir)})
+        grpo_args = ["grpo", "train", "--config", str(grpo_config), "--json"]
         trained_policy = self.run(Step("grpo", "GRPO with r = clip(S1 + a*S2, 0, 1+b) - l*S3, graded by the RM",
-                                       ["grpo", "train", "--config", str(grpo_config), "--json"]))
+                                       grpo_args, [*grpo_args, grpo_config.read_text()]))
         aligned = str(trained_policy.get("final_policy") or grpo_dir / "final")
         bench = split / "test" / "rubrics.jsonl"
         common = ["--judge", f"rm:{checkpoint}", "--max-tokens", str(p.bench_max_tokens), "--resamples",

@@ -35,17 +35,21 @@ def _table(result: dict[str, Any]) -> Table:
     table.add_row("judge cost", f"{run.get('calls')} calls, {run.get('prompt_tokens')} prompt + "
                   f"{run.get('completion_tokens')} completion tokens, {run.get('cache_hits')} cache hits")
     table.add_row("judge verdicts", f"met {run.get('met')}, unmet {run.get('unmet')}, unscored {run.get('unscored')}")
-    overall = (judge.get("agreement") or {}).get("overall") or {}
-    if isinstance(overall, dict) and overall:
-        table.add_row("judge vs experts", f"accuracy {_fmt(overall.get('accuracy'))}, "
-                      f"kappa {_fmt(overall.get('kappa'))}")
+    for spec, report in ((judge.get("agreement") or {}).get("judges") or {}).items():
+        overall = report.get("overall") or {}
+        table.add_row("judge vs expert labels", f"{spec}: accuracy on scored {_est(overall.get('accuracy_scored'))}, "
+                      f"kappa {_est(overall.get('kappa'))}, coverage {_fmt(overall.get('coverage'))}")
     rm = result["rm"]
-    table.add_row("RM pointwise accuracy (held-out)", _fmt(_value(rm.get("pointwise_accuracy"))))
-    table.add_row("RM pairwise accuracy (held-out)", _fmt(_value(rm.get("pairwise_accuracy"))))
+    table.add_row("RM pointwise accuracy (held-out)", _est(rm.get("pointwise_accuracy")))
+    table.add_row("RM pairwise accuracy (held-out)", _est(rm.get("pairwise_accuracy")))
     for label, key in (("starting policy", "bench_base"), ("aligned policy", "bench_aligned")):
         bench = result[key]
         table.add_row(f"{label}: reward", _ci(bench, "overall"))
         table.add_row(f"{label}: safety compliance", _ci(bench, "safety_compliance"))
+    net = ((result["compare"].get("lexicographic") or {}).get("net")) or {}
+    diff = (result["compare"].get("metrics") or {}).get("overall") or {}
+    table.add_row("aligned - starting, reward", f"{_est(diff)} (p = {_fmt(diff.get('p_value'))})")
+    table.add_row("aligned vs starting, win - loss", f"{_est(net)} (p = {_fmt(net.get('p_value'))})")
     table.add_row("HTML report", result["report"])
     table.add_row("reward model", result["checkpoint"])
     table.add_row("aligned policy", result["aligned_policy"])
@@ -55,8 +59,11 @@ def _table(result: dict[str, Any]) -> Table:
     return table
 
 
-def _value(metric: Any) -> Any:
-    return metric.get("value") if isinstance(metric, dict) else metric
+def _est(metric: Any) -> str:
+    """An estimate with its CI, from the {value, ci_low, ci_high} objects every command reports."""
+    if not isinstance(metric, dict):
+        return _fmt(metric)
+    return f"{_fmt(metric.get('value'))} [{_fmt(metric.get('ci_low'))}, {_fmt(metric.get('ci_high'))}]"
 
 
 def quickstart(
