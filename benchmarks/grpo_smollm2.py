@@ -7,13 +7,14 @@ models of ``benchmarks/rm_quality.py`` were trained on: training prompts come fr
 from ``test``, so neither the policy nor the RM saw a measurement prompt. Prompts are kept short (single user
 turn, at most ``--max-chars`` characters) for the CPU budget.
 
-Runs (each with ``nice -n 10``):
+Runs (each under ``nice -n 10`` with ``OMP_NUM_THREADS=1``; results and the exact command in docs/benchmarks.md):
 
-1. ``promedical grpo train`` with ``configs/grpo_smollm2_lora.yaml``, reward = ``rm:<explicit RM>`` (hierarchical);
-2. the same with ``reward.mode=scalar reward.judge=rm:<implicit RM>`` (implicit-RM baseline);
-3. measurement, the same judge for every policy (``rm:<explicit RM>``): the monitors' probe on the held-out prompts
-   at step 0 (the base policy) and at the last step (greedy answers, training judge and the lexical judge), and,
-   when available, ``promedical bench run`` on the same held-out rubrics for base, GRPO and baseline.
+1. in parallel: ``promedical grpo train`` with ``configs/grpo_smollm2_lora.yaml`` and the reward
+   ``rm:<explicit RM>`` (hierarchical); the same with ``reward.mode=scalar reward.judge=rm:<implicit RM>`` (the
+   implicit-RM baseline); ``promedical bench run`` of the base policy on the held-out rubrics;
+2. ``promedical bench run`` of both trained policies (``hf:<run>/final``) on the same held-out rubrics with the
+   same judge (``rm:<explicit RM>``) and decoding (greedy);
+3. ``promedical bench compare`` for GRPO - base, implicit - base and GRPO - implicit; ``report.json`` in ``--work``.
 
     nice -n 10 python benchmarks/grpo_smollm2.py --work /tmp/pgrpo --rm RM_DIR --implicit-rm RM_DIR
 """
