@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from promedical.judge.lexical import LexicalJudge
 from promedical.rl.config import GRPOSettings, load_settings
-from promedical.rl.lexical_judge import LexicalJudge
 from promedical.rubrics.records import Response, Status, Verdict
 from promedical.rubrics.schema import Rubric, Tier
 

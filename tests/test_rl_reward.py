@@ -7,7 +7,7 @@ import math
 import pytest
 
 from promedical.io import UserError
-from promedical.rl.lexical_judge import LexicalJudge, parse_lexical_spec
+from promedical.judge.lexical import LexicalJudge, parse_lexical_spec
 from promedical.rl.rewards import RubricReward, completion_text, component_metrics, load_reward_judge
 from promedical.rubrics.records import Response, Status
 from promedical.rubrics.schema import Tier

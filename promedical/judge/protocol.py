@@ -4,7 +4,8 @@ Specs:
 
 * ``openai:<model>@<base_url>[#structured=...]`` and ``hf:<name-or-path>[#batch=N]``: an LLM judge over a
   ``Generator`` (``promedical.llm.spec``) with the criteria injected in its prompt (``PointwiseJudge``);
-* ``rm:<checkpoint>``: the calibrated reward model (``promedical.reward.judge.load_rm_judge``).
+* ``rm:<checkpoint>``: the calibrated reward model (``promedical.reward.judge.load_rm_judge``);
+* ``lexical`` or ``lexical:<threshold>``: the criterion-word-overlap baseline (``promedical.judge.lexical``).
 
 Every judge has a ``spec``, ``grade(rubric, response)`` and ``grade_many(items)`` returning one ``Verdict`` per
 criterion (met, unmet or unscored with the reason), and ``close()``.
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from promedical.io import UserError
+from promedical.judge.lexical import parse_lexical_spec
 from promedical.judge.pointwise import PointwiseConfig, PointwiseJudge
 from promedical.llm.spec import load_generator, parse_spec
 from promedical.rubrics.records import Response, Verdict
@@ -45,6 +47,9 @@ def load_judge(
     **rm_options: Any,
 ) -> Any:
     """The judge a spec names (see the module docstring); ``UserError`` for an unusable spec."""
+    lexical = parse_lexical_spec(spec)
+    if lexical is not None:
+        return lexical
     parsed = parse_spec(spec)
     if parsed.backend == "rm":
         try:

@@ -27,7 +27,6 @@ from typing import Any
 from promedical.io import UserError
 from promedical.judge.protocol import Judge
 from promedical.rl import monitors
-from promedical.rl.lexical_judge import parse_lexical_spec
 from promedical.rubrics.records import Response, Status, Verdict
 from promedical.rubrics.schema import Rubric
 from promedical.rubrics.scoring import RewardParams, Scores, score, statuses_by_response
@@ -37,13 +36,10 @@ LogMetric = Callable[[str, float], None]
 
 
 def load_reward_judge(spec: str, *, concurrency: int = 4, timeout: float = 60.0, retries: int = 2) -> Judge:
-    """A judge for ``spec``: ``lexical[:t]`` here, anything else through the judge engine's ``load_judge``.
+    """The judge ``spec`` names, through the judge engine's ``load_judge`` (LLM, reward model or lexical baseline).
 
     Runtime options (concurrency, timeout, retries) never change a verdict.
     """
-    lexical = parse_lexical_spec(spec)
-    if lexical is not None:
-        return lexical
     from promedical.judge.protocol import load_judge
 
     judge: Judge = load_judge(spec, concurrency=concurrency, timeout=timeout, retries=retries)
