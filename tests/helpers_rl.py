@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from promedical.config import load_settings
 from promedical.judge.lexical import LexicalJudge
-from promedical.rl.config import GRPOSettings, load_settings
+from promedical.rl.config import GRPOSettings
 from promedical.rubrics.records import Response, Status, Verdict
 from promedical.rubrics.schema import Rubric, Tier
 

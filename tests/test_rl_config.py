@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from promedical.config import load_settings
 from promedical.io import UserError
-from promedical.rl.config import DPOSettings, GRPOSettings, load_settings
+from promedical.rl.config import DPOSettings, GRPOSettings
 from tests.helpers_rl import TINY_CONFIG
 
 ROOT = Path(__file__).resolve().parents[1]

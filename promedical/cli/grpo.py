@@ -44,7 +44,8 @@ def train(
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """GRPO on a rubric-bearing prompt set; resumes from the last checkpoint in output_dir."""
-    from promedical.rl.config import GRPOSettings, load_settings
+    from promedical.config import load_settings
+    from promedical.rl.config import GRPOSettings
     from promedical.rl.grpo import run
 
     settings = load_settings(GRPOSettings, config, overrides or [])
@@ -62,8 +63,9 @@ def dpo(
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """DPO baseline (TRL DPOTrainer) on lexicographic preference pairs; resumes from the last checkpoint."""
+    from promedical.config import load_settings
     from promedical.rl.baselines import run_dpo
-    from promedical.rl.config import DPOSettings, load_settings
+    from promedical.rl.config import DPOSettings
 
     settings = load_settings(DPOSettings, config, overrides or [])
     with progress(disable=json_out) as bar:

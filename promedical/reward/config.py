@@ -8,12 +8,10 @@ bool, ``[a, b]`` a list) and validates the result. The resolved config is writte
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from promedical.io import UserError
+from promedical.config import load_settings
 from promedical.reward.template import DEFAULT_EXPLICIT, get_template
 
 
@@ -65,42 +63,5 @@ class RMTrainConfig(BaseModel):
         return self
 
 
-def _set(tree: dict[str, Any], dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
-    node = tree
-    for key in keys[:-1]:
-        child = node.get(key)
-        if not isinstance(child, dict):
-            child = {}
-            node[key] = child
-        node = child
-    node[keys[-1]] = value
-
-
 def load_config(path: str | Path | None, overrides: list[str]) -> RMTrainConfig:
-    raw: dict[str, Any] = {}
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise UserError(f"{path}: -: -: cannot read config: {exc.strerror or exc}") from None
-        except yaml.YAMLError as exc:
-            raise UserError(f"{path}: -: -: not valid YAML: {' '.join(str(exc).split())[:200]}") from None
-        if not isinstance(loaded, dict):
-            raise UserError(f"{path}: -: -: the config must be a mapping")
-        raw = loaded
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"override {item!r}: -: -: expected key=value")
-        try:
-            parsed = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            parsed = value
-        _set(raw, key.strip(), parsed)
-    try:
-        return RMTrainConfig.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in err["loc"]) or "-"
-        raise UserError(f"{path or '<overrides>'}: -: -: {where}: {err['msg']}") from None
+    return load_settings(RMTrainConfig, path, overrides)

@@ -14,16 +14,11 @@ Paper defaults (METHOD.md section 5) are set explicitly because TRL's own defaul
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from promedical.io import UserError
 from promedical.rubrics.scoring import RewardParams
-
-C = TypeVar("C", bound=BaseModel)
 
 
 class _Strict(BaseModel):
@@ -158,50 +153,3 @@ class DPOSettings(_Strict):
     resume: bool = True
     merge_final: bool = True
     seed: int = 0
-
-
-def _set(tree: dict[str, Any], dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
-    node = tree
-    for key in keys[:-1]:
-        child = node.get(key)
-        if not isinstance(child, dict):
-            child = {}
-            node[key] = child
-        node = child
-    node[keys[-1]] = value
-
-
-def _read_yaml(path: str | Path) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError(f"{path}: -: -: cannot read config: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: -: -: not valid YAML: {' '.join(str(exc).split())[:200]}") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise UserError(f"{path}: -: -: the config must be a mapping")
-    return loaded
-
-
-def load_settings(model: type[C], path: str | Path | None, overrides: list[str]) -> C:
-    """YAML file + ``key=value`` overrides -> validated ``model``; ``UserError`` (one line) on any defect."""
-    raw: dict[str, Any] = _read_yaml(path) if path is not None else {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"override {item!r}: -: -: expected key=value")
-        try:
-            parsed = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            parsed = value
-        _set(raw, key.strip(), parsed)
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in err["loc"]) or "-"
-        message = " ".join(str(err["msg"]).removeprefix("Value error, ").split())
-        raise UserError(f"{path or '<overrides>'}: -: -: {where}: {message}") from None
