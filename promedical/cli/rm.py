@@ -7,29 +7,10 @@ from typing import Any
 
 import typer
 
-from promedical.cli.common import JSON_HELP, emit_json, progress, stderr
+from promedical.cli.common import JSON_HELP, emit_json, progress, stderr, training_progress
 from promedical.io import UserError, read_responses, read_rubrics, write_json, write_jsonl
 
 app = typer.Typer(help="Criterion-conditioned reward model: train, calibrate, eval, score.", no_args_is_help=True)
-
-
-def _progress_callback(bar: Any) -> Any:
-    from transformers import TrainerCallback
-
-    class ProgressCallback(TrainerCallback):
-        task: Any = None
-
-        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.task = bar.add_task("training", total=state.max_steps, completed=state.global_step)
-
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            bar.update(self.task, completed=state.global_step)
-
-        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
-            if logs and "loss" in logs and state.is_world_process_zero:
-                stderr.print(f"step {state.global_step}: loss {float(logs['loss']):.4f}")
-
-    return ProgressCallback()
 
 
 def _scorer(model: str, batch_size: int) -> Any:
@@ -65,7 +46,7 @@ def train(
     trainer.remove_callback(PrinterCallback)
     resume = last_checkpoint(cfg)
     with progress() as bar:
-        trainer.add_callback(_progress_callback(bar))
+        trainer.add_callback(training_progress(bar))
         result = trainer.train(resume_from_checkpoint=resume)
     summary: dict[str, Any] = {
         "output_dir": cfg.output_dir, "resumed_from": resume, "train_loss": float(result.training_loss),
