@@ -16,23 +16,29 @@ from typing import Any
 
 from promedical.data.instruction import Instruction
 from promedical.data.sources import LoadReport, SourceSpec, register, text_or_skip
+from promedical.rubrics.schema import Rubric
 
 
 def _lic(spec: SourceSpec, default: str) -> str:
     return spec.license or default
 
 
-@register("kqa", "k-qa/questions_w_answers.jsonl")
-def load_kqa(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
+def _imported_rubrics(kind: str, path: Path, report: LoadReport) -> list[Rubric]:
+    """Physician rubrics through the rubric importer, its skipped and bad rows counted in ``report``."""
     from promedical.rubrics.importers import import_file
 
-    result = import_file("kqa", path)
+    result = import_file(kind, path)
     report.rows = result.rows
     for problem in result.problems:
         report.skipped[f"bad_row:{problem.field}"] += 1
     for skipped in result.skipped:
         report.skipped[skipped.kind] += 1
-    for rubric in result.rubrics:
+    return list(result.rubrics)
+
+
+@register("kqa", "k-qa/questions_w_answers.jsonl")
+def load_kqa(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
+    for rubric in _imported_rubrics("kqa", path, report):
         yield Instruction.build(rubric.instruction, spec.label or "kqa", _lic(spec, "MIT"), rubric.id,
                                 rubric_id=rubric.id, icd10=rubric.meta.extra.get("icd10"))
 
@@ -48,15 +54,7 @@ def load_kqa_questions(path: Path, spec: SourceSpec, report: LoadReport) -> Iter
 
 @register("healthbench", "healthbench_samples/m42_judge_responses.jsonl")
 def load_healthbench(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
-    from promedical.rubrics.importers import import_file
-
-    result = import_file("healthbench", path)
-    report.rows = result.rows
-    for problem in result.problems:
-        report.skipped[f"bad_row:{problem.field}"] += 1
-    for skipped in result.skipped:
-        report.skipped[skipped.kind] += 1
-    for rubric in result.rubrics:
+    for rubric in _imported_rubrics("healthbench", path, report):
         turns = [m.model_dump() for m in rubric.prompt]
         yield Instruction.build(rubric.instruction, spec.label or "healthbench", _lic(spec, "MIT"), rubric.id,
                                 rubric_id=rubric.id, conversation=turns if len(turns) > 1 else None)
