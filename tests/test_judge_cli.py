@@ -39,6 +39,7 @@ def test_response_to_unknown_rubric_is_one_line_error(tmp_path: Path) -> None:
     (["--judge", "nonsense"], "spec"),
     (["--judge", "openai:m@http://127.0.0.1:9/v1", "--mode", "both"], "--mode"),
     (["--judge", "openai:m@http://127.0.0.1:9/v1", "--concurrency", "0"], "--concurrency"),
+    (["--judge", "openai:m@http://127.0.0.1:9/v1", "--template", "pointwise-single/1"], "--template"),
 ])
 def test_bad_options_exit_2(tmp_path: Path, extra: list[str], needle: str) -> None:
     rubrics, responses = write_inputs(tmp_path)

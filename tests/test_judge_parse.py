@@ -9,7 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from promedical.judge.parse import Answer, extract_json, parse_grouped, parse_pairwise, parse_single
-from promedical.judge.prompts import POINTWISE_GROUPED_V1, POINTWISE_GROUPED_V2, answer_schema
+from promedical.judge.prompts import (
+    POINTWISE_GROUPED_TERSE_V1,
+    POINTWISE_GROUPED_V1,
+    POINTWISE_GROUPED_V2,
+    answer_schema,
+)
 
 LABELS = ["C1", "C2", "C3"]
 
@@ -139,3 +144,12 @@ def test_grouped_schemas_require_every_label() -> None:
     listed = answer_schema(POINTWISE_GROUPED_V1, LABELS)
     items = listed["properties"]["verdicts"]
     assert items["minItems"] == items["maxItems"] == 3 and items["items"]["properties"]["id"]["enum"] == LABELS
+
+
+def test_terse_template_asks_for_one_boolean_per_label_and_parses_without_explanations() -> None:
+    schema = answer_schema(POINTWISE_GROUPED_TERSE_V1, LABELS)
+    assert schema["required"] == LABELS and schema["additionalProperties"] is False
+    assert all(schema["properties"][label] == {"type": "boolean"} for label in LABELS)
+    parsed = parse_grouped('{"C1": true, "C2": false, "C3": "maybe"}', LABELS)
+    assert parsed.answers == {"C1": Answer(True, None), "C2": Answer(False, None)}
+    assert "not a boolean" in parsed.problems["C3"]

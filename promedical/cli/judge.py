@@ -20,6 +20,7 @@ from promedical.hashing import content_hash
 from promedical.io import load_models, read_rubrics, write_jsonl
 from promedical.judge.pairwise import PairwiseConfig, PairwiseJudge, make_pairs, summarise_pairs
 from promedical.judge.pointwise import MODES, PointwiseConfig
+from promedical.judge.prompts import GROUPED_TEMPLATES, POINTWISE_GROUPED_V2
 from promedical.judge.protocol import load_judge
 from promedical.judge.summary import summarise_verdicts
 from promedical.judge.usage import ProgressHook, Usage
@@ -87,6 +88,9 @@ def run(
     judge_spec: str = typer.Option(..., "--judge", "-j", help=SPEC_HELP),
     out: Path = typer.Option(..., "-o", "--out", help="Verdict JSONL to write (one per response and criterion)."),
     mode: str = typer.Option("grouped", "--mode", help="grouped (one call per response) or single (per criterion)."),
+    template: str = typer.Option(POINTWISE_GROUPED_V2.version, "--template",
+                                 help="Grouped prompt: pointwise-grouped/2 (explained), pointwise-grouped/1 (list) "
+                                      "or pointwise-grouped-terse/1 (a boolean per criterion, no explanation)."),
     concurrency: int = typer.Option(4, "--concurrency", help="Requests in flight at once (HTTP backends)."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds per request before it counts as failed."),
     retries: int = typer.Option(3, "--retries", help="Retries per request on 5xx, timeouts and connection errors."),
@@ -104,6 +108,8 @@ def run(
         fail(f"--limit: must be >= 1, got {limit}")
     if mode not in MODES:
         fail(f"--mode: {mode!r} is not one of {', '.join(MODES)}")
+    if template not in GROUPED_TEMPLATES:
+        fail(f"--template: {template!r} is not one of {', '.join(GROUPED_TEMPLATES)}")
     _check_common(timeout, retries, concurrency, max_tokens, reasks)
     rubric_map = _rubric_map(rubrics)
     items = [(rubric_map[r.rubric_id], r) for r in _responses(responses, rubric_map)]
@@ -111,7 +117,7 @@ def run(
         keep = {r.id for _, r in sorted(items, key=lambda item: content_hash([seed, item[1].id]))[:limit]}
         items = [item for item in items if item[1].id in keep]
     config = PointwiseConfig(mode=mode, max_tokens=max_tokens, seed=seed, reasks=reasks,  # type: ignore[arg-type]
-                             use_schema=not no_schema)
+                             use_schema=not no_schema, grouped_template=template)
     cache_path = _cache_path(out, cache, no_cache)
     judge = load_judge(judge_spec, config=config, timeout=timeout, retries=retries, concurrency=concurrency,
                        cache_path=cache_path)

@@ -73,7 +73,9 @@ class CandidateConfig(_Section):
 
 class JudgeConfig(_Section):
     spec: str = "hf:smollm2"
-    mode: str = "grouped"
+    mode: Literal["grouped", "single"] = "grouped"
+    template: Literal["pointwise-grouped/2", "pointwise-grouped/1", "pointwise-grouped-terse/1"] = (
+        "pointwise-grouped/2")  # grouped prompt; terse = a boolean per criterion, no explanation
     max_tokens: int = Field(default=512, ge=16)
     reasks: int = Field(default=1, ge=0)
 

@@ -206,8 +206,8 @@ def stage_label(runner: Runner) -> dict[str, Any]:
     cfg = runner.config.judge
     rubrics = {r.id: r for r in read_rubrics([runner.path("rubrics.jsonl")])}
     responses = read_responses(runner.path("responses.jsonl"))
-    judge = load_judge(cfg.spec, config=PointwiseConfig(mode=cfg.mode, max_tokens=cfg.max_tokens,  # type: ignore[arg-type]
-                                                         reasks=cfg.reasks),
+    judge = load_judge(cfg.spec, config=PointwiseConfig(mode=cfg.mode, max_tokens=cfg.max_tokens,
+                                                         reasks=cfg.reasks, grouped_template=cfg.template),
                        timeout=runner.config.timeout, cache_path=runner.cache_path)
     verdicts = []
     try:
@@ -219,7 +219,8 @@ def stage_label(runner: Runner) -> dict[str, Any]:
     finally:
         judge.close()
     write_jsonl(runner.path("verdicts.jsonl"), verdicts)
-    return {"judge": cfg.spec, **summarise_verdicts(verdicts), "note": _local_note(cfg.spec)}
+    return {"judge": cfg.spec, "template_version": getattr(judge, "template_version", None),
+            **summarise_verdicts(verdicts), "note": _local_note(cfg.spec)}
 
 
 def stage_pairs(runner: Runner) -> dict[str, Any]:

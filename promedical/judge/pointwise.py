@@ -3,7 +3,8 @@
 Two modes over any ``Generator``:
 
 * ``grouped``: one call per response with every criterion of its rubric, answer constrained to a JSON schema with
-  one required key per criterion label (``pointwise-grouped/2``; ``/1`` asks for a list with enumerated ids).
+  one required key per criterion label (``pointwise-grouped/2``; ``/1`` asks for a list with enumerated ids;
+  ``pointwise-grouped-terse/1`` asks for a bare boolean per label, no explanation).
   Ids and completeness are checked; only the criteria without a usable answer are asked again (at most ``reasks``
   times, each time with a note naming what was wrong);
 * ``single``: one call per criterion with a ``{"explanation", "criteria_met"}`` answer, re-asked the same bounded way.
@@ -20,6 +21,7 @@ from typing import Any, Literal
 
 from promedical.judge.parse import Answer, parse_grouped, parse_single
 from promedical.judge.prompts import (
+    GROUPED_TEMPLATES,
     POINTWISE_GROUPED_V2,
     POINTWISE_SINGLE_V1,
     SINGLE_SCHEMA,
@@ -47,7 +49,7 @@ class PointwiseConfig:
     seed: int = 0
     reasks: int = 2  # extra rounds for criteria without a usable answer
     use_schema: bool = True  # ask the backend for schema-constrained output
-    grouped_template: str = POINTWISE_GROUPED_V2.version  # pointwise-grouped/1 (list answer) stays available
+    grouped_template: str = POINTWISE_GROUPED_V2.version  # any of GROUPED_TEMPLATES
 
     @property
     def template(self) -> Template:
@@ -99,6 +101,9 @@ class PointwiseJudge:
         self.config = config or PointwiseConfig()
         if self.config.mode not in MODES:
             raise ValueError(f"unknown mode {self.config.mode!r} (one of {', '.join(MODES)})")
+        if self.config.grouped_template not in GROUPED_TEMPLATES:
+            raise ValueError(f"unknown grouped template {self.config.grouped_template!r} "
+                             f"(one of {', '.join(GROUPED_TEMPLATES)})")
         self.usage = Usage()
 
     @property

@@ -61,6 +61,22 @@ POINTWISE_GROUPED_V2 = Template(
     reask=POINTWISE_GROUPED_V1.reask,
 )
 
+# Terse: the same question with no explanation, one boolean per label ({"C1": true, "C2": false}). About 5 answer
+# tokens per criterion instead of 30-100: for bulk labelling of preference data with small or local judges, where
+# an unbounded explanation string is what runs a generation into its token limit. No audit trail per verdict, so
+# the explained templates stay the default.
+POINTWISE_GROUPED_TERSE_V1 = Template(
+    version="pointwise-grouped-terse/1",
+    system=POINTWISE_GROUPED_V1.system,
+    user=(
+        "<conversation>\n{conversation}\n</conversation>\n\n<response>\n{response}\n</response>\n\n"
+        "<criteria>\n{criteria}\n</criteria>\n\n"
+        "Answer with one JSON object with exactly one key per criterion label above ({labels}); each value is true "
+        "when the response shows what the criterion describes, else false. Output the JSON object only."
+    ),
+    reask=POINTWISE_GROUPED_V1.reask,
+)
+
 POINTWISE_SINGLE_V1 = Template(
     version="pointwise-single/1",
     system=(
@@ -94,7 +110,10 @@ PAIRWISE_V1 = Template(
     reask="Your previous answer could not be used ({problem}). Answer again with the JSON object only.",
 )
 
-TEMPLATES = {t.version: t for t in (POINTWISE_GROUPED_V1, POINTWISE_GROUPED_V2, POINTWISE_SINGLE_V1, PAIRWISE_V1)}
+GROUPED_TEMPLATES: tuple[str, ...] = (POINTWISE_GROUPED_V2.version, POINTWISE_GROUPED_V1.version,
+                                      POINTWISE_GROUPED_TERSE_V1.version)
+TEMPLATES = {t.version: t for t in (POINTWISE_GROUPED_V1, POINTWISE_GROUPED_V2, POINTWISE_GROUPED_TERSE_V1,
+                                    POINTWISE_SINGLE_V1, PAIRWISE_V1)}
 
 
 def labels_for(criteria: tuple[Criterion, ...] | list[Criterion]) -> dict[str, str]:
@@ -179,12 +198,20 @@ def keyed_grouped_schema(labels: list[str]) -> dict[str, Any]:
             "additionalProperties": False}
 
 
+def terse_grouped_schema(labels: list[str]) -> dict[str, Any]:
+    """Answer schema for ``pointwise-grouped-terse/1``: one required boolean per label."""
+    return {"type": "object", "properties": {label: {"type": "boolean"} for label in labels},
+            "required": list(labels), "additionalProperties": False}
+
+
 def answer_schema(template: Template, labels: list[str]) -> dict[str, Any]:
     """The JSON schema a grouped template's answer must follow."""
     if template.version == POINTWISE_GROUPED_V1.version:
         return grouped_schema(labels)
     if template.version == POINTWISE_GROUPED_V2.version:
         return keyed_grouped_schema(labels)
+    if template.version == POINTWISE_GROUPED_TERSE_V1.version:
+        return terse_grouped_schema(labels)
     raise ValueError(f"{template.version} is not a grouped template")
 
 
