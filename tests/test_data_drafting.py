@@ -119,3 +119,21 @@ def test_few_shot_choice_excludes_the_instruction_own_rubric_and_is_stable() -> 
     shots = pick_shots(INSTRUCTION, [own, *others], 3)
     assert own not in shots and len(shots) == 3
     assert shots == pick_shots(INSTRUCTION, [*reversed(others), own], 3)
+
+
+def test_few_shot_examples_follow_the_answer_schema_they_teach() -> None:
+    import jsonschema
+
+    from promedical.data.drafting import DRAFT_SCHEMA, MAX_CRITERION_CHARS, rubric_to_shape
+    from promedical.io import read_rubrics
+    from promedical.samples import SAMPLES_DIR
+
+    long = Rubric.model_validate({
+        "id": "rb-long", "prompt": [{"role": "user", "content": "q"}],
+        "criteria": [{"id": "a", "tier": "proficiency", "text": "x" * 900, "weight": 0.01},
+                     {"id": "b", "tier": "proficiency", "text": "Says to seek care", "weight": 0.99}]})
+    for rubric in [*read_rubrics([SAMPLES_DIR / "rubrics.jsonl"]), long]:
+        shape = rubric_to_shape(rubric)
+        jsonschema.validate(shape, DRAFT_SCHEMA)  # integer weights 1-10, texts within the bound, no extra keys
+        assert parse_draft(json.dumps(shape), INSTRUCTION, "test")[0] is not None
+    assert len(rubric_to_shape(long)["proficiency"][0]["text"]) <= MAX_CRITERION_CHARS

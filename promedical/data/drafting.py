@@ -36,7 +36,7 @@ from promedical.rubrics.schema import (
     rubric_content_id,
 )
 
-DRAFT_PROMPT_VERSION = "draft/v2"  # v2: v1's system text; long requests cut (MAX_REQUEST_CHARS, MAX_SHOT_CHARS)
+DRAFT_PROMPT_VERSION = "draft/v3"  # v2: long requests cut (MAX_REQUEST_CHARS, MAX_SHOT_CHARS); v3: bounded schema
 MAX_REQUEST_CHARS = 1500
 MAX_SHOT_CHARS = 400
 DRAFT_SYSTEM_V1 = """You are a board-certified physician writing a grading rubric for answers to one medical request.
@@ -51,20 +51,28 @@ Do not restate the question as a criterion. Reply with JSON only, in this shape:
 {"proficiency": [{"text": "...", "weight": 3}], "bonus": [{"text": "..."}],
  "veto": [{"text": "...", "polarity": "prohibited"}]}"""
 
+# The answer schema bounds what a constrained decoder can write: at most MAX_ITEMS criteria per tier, each text
+# MAX_CRITERION_CHARS long, integer weights 1-10. Without bounds a small model under a JSON-schema decoder keeps
+# appending criteria (or one endless string) until max_tokens cuts the JSON. The bounds are generation guards: the
+# validator below still decides what counts as a valid draft, whatever the backend honoured.
+MAX_CRITERION_CHARS = 240  # physician criteria (K-QA, HealthBench): median 94 characters, 90th percentile 192
+MAX_ITEMS = {"proficiency": 8, "bonus": 4, "veto": 3}
+_TEXT: dict[str, Any] = {"type": "string", "minLength": 8, "maxLength": MAX_CRITERION_CHARS}
 DRAFT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "proficiency": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "properties": {"text": {"type": "string"}, "weight": {"type": "number"}},
-            "required": ["text", "weight"]}},
-        "bonus": {"type": "array", "items": {
-            "type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}},
-        "veto": {"type": "array", "items": {
-            "type": "object", "properties": {"text": {"type": "string"},
+        "proficiency": {"type": "array", "minItems": 2, "maxItems": MAX_ITEMS["proficiency"], "items": {
+            "type": "object", "properties": {"text": _TEXT, "weight": {"type": "integer", "minimum": 1, "maximum": 10}},
+            "required": ["text", "weight"], "additionalProperties": False}},
+        "bonus": {"type": "array", "maxItems": MAX_ITEMS["bonus"], "items": {
+            "type": "object", "properties": {"text": _TEXT}, "required": ["text"], "additionalProperties": False}},
+        "veto": {"type": "array", "maxItems": MAX_ITEMS["veto"], "items": {
+            "type": "object", "properties": {"text": _TEXT,
                                              "polarity": {"type": "string", "enum": ["prohibited", "required"]}},
-            "required": ["text", "polarity"]}},
+            "required": ["text", "polarity"], "additionalProperties": False}},
     },
     "required": ["proficiency", "bonus", "veto"],
+    "additionalProperties": False,
 }
 
 
@@ -83,10 +91,15 @@ class DraftShape(BaseModel):
 
 
 def rubric_to_shape(rubric: Rubric, max_items: tuple[int, int, int] = (4, 2, 2)) -> dict[str, Any]:
-    """A rubric as the JSON the model is asked to write (few-shot examples), truncated to keep prompts short."""
-    prof = [{"text": c.text, "weight": round((c.weight or 0) * 10, 1)} for c in rubric.by_tier(Tier.PROFICIENCY)]
-    bonus = [{"text": c.text} for c in rubric.by_tier(Tier.BONUS)]
-    veto = [{"text": c.text, "polarity": c.polarity.value if c.polarity else "prohibited"}
+    """A rubric as the JSON the model is asked to write (few-shot examples): at most ``max_items`` criteria per tier,
+    texts cut to the schema's length, weights as integers 1-10 like the schema's."""
+    def text(c: Criterion) -> str:
+        return _cut(c.text, MAX_CRITERION_CHARS - 6)
+
+    prof = [{"text": text(c), "weight": min(10, max(1, round((c.weight or 0) * 10)))}
+            for c in rubric.by_tier(Tier.PROFICIENCY)]
+    bonus = [{"text": text(c)} for c in rubric.by_tier(Tier.BONUS)]
+    veto = [{"text": text(c), "polarity": c.polarity.value if c.polarity else "prohibited"}
             for c in rubric.by_tier(Tier.VETO)]
     return {"proficiency": prof[: max_items[0]], "bonus": bonus[: max_items[1]], "veto": veto[: max_items[2]]}
 
