@@ -62,6 +62,8 @@ def test_tiny_pipeline_runs_resumes_and_reuses_the_cache(tmp_path: Path) -> None
     forced = summary(cli("draft", "-c", str(config), "--run-dir", str(run_dir), "--force", "--json"))
     assert forced["stages"][0]["skipped"] is False
     assert cache_rows(run_dir) == rows and (run_dir / "drafts.report.jsonl").read_text() == report
+    assert forced["stages"][0]["counts"]["llm"] == {"cache_hits": draft["llm"]["model_calls"], "model_calls": 0}
+    assert draft["llm"]["model_calls"] == draft["attempts"]  # the first run asked the model once per attempt
 
     manifest = json.loads((run_dir / "dedup.manifest.json").read_text())
     assert manifest["stage_key"] and manifest["counts"]["threshold"] == 0.93

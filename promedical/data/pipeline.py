@@ -61,6 +61,7 @@ class Runner:
         self.run_dir = Path(config.run_dir)
         self.progress = progress
         self.force = force
+        self._generators: list[Any] = []
 
     def path(self, name: str) -> Path:
         return self.run_dir / name
@@ -133,12 +134,27 @@ class Runner:
         previous = self.done(stage, key)
         if previous is not None:
             return {"stage": stage, "skipped": True, "counts": previous.get("counts", {})}
+        self._generators = []
         counts = getattr(stages, f"stage_{stage}")(self)
+        llm = self._llm_usage()
+        if llm:
+            counts = {**counts, "llm": llm}
         inputs = [self.path(n) for n in FILES[stage][0] if self.path(n).is_file()] + self.extra_inputs(stage)
         write_manifest(self.run_dir, stage, {"config_file": self.config_path, **self.config.section(stage)},
                        inputs=inputs, counts=counts,
                        extra={"stage_key": key, "stage_version": STAGE_VERSION, "outputs": list(FILES[stage][1])})
         return {"stage": stage, "skipped": False, "counts": counts}
+
+    def track(self, generator: Any) -> Any:
+        """Count the model calls and cache hits of a generator the running stage uses (written to its manifest)."""
+        self._generators.append(generator)
+        return generator
+
+    def _llm_usage(self) -> dict[str, int]:
+        cached = [g for g in self._generators if hasattr(g, "hits") and hasattr(g, "misses")]
+        if not cached:
+            return {}
+        return {"cache_hits": sum(g.hits for g in cached), "model_calls": sum(g.misses for g in cached)}
 
     def write_config(self) -> None:
         """The resolved config of the latest invocation, beside the outputs (each stage also keeps its section)."""

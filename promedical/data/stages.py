@@ -38,7 +38,7 @@ def _local_note(spec: str) -> str | None:
 def _generator(runner: Runner, spec: str) -> Any:
     from promedical.llm.spec import load_generator
 
-    return load_generator(spec, timeout=runner.config.timeout, cache_path=runner.cache_path)
+    return runner.track(load_generator(spec, timeout=runner.config.timeout, cache_path=runner.cache_path))
 
 
 def stage_sources(runner: Runner) -> dict[str, Any]:
@@ -209,6 +209,7 @@ def stage_label(runner: Runner) -> dict[str, Any]:
     judge = load_judge(cfg.spec, config=PointwiseConfig(mode=cfg.mode, max_tokens=cfg.max_tokens,
                                                          reasks=cfg.reasks, grouped_template=cfg.template),
                        timeout=runner.config.timeout, cache_path=runner.cache_path)
+    runner.track(getattr(judge, "generator", None))
     verdicts = []
     try:
         with runner.task("judge", len(responses)) as advance:

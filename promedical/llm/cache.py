@@ -107,6 +107,8 @@ class CachedGenerator:
     def __init__(self, inner: Generator, cache: CompletionCache | str | Path) -> None:
         self.inner = inner
         self.cache = cache if isinstance(cache, CompletionCache) else CompletionCache(cache)
+        self.hits = 0  # requests answered from the cache, over this object's life
+        self.misses = 0  # requests sent to the model
 
     @property
     def spec(self) -> str:
@@ -122,6 +124,8 @@ class CachedGenerator:
         if hits and on_done is not None:
             on_done(hits)
         missing = [i for i, r in enumerate(results) if r is None]
+        self.hits += hits
+        self.misses += len(missing)
         # Split the misses so each finished piece can be committed before the next one returns: one request per
         # piece for concurrent (HTTP) backends, one batch per piece for batched local models.
         size = max(1, int(getattr(self.inner, "batch_size", 1)))
