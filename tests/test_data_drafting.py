@@ -64,7 +64,7 @@ class ScriptedGenerator:
 
     spec = "scripted"
 
-    def __init__(self, script: dict[str, list[str | None]]) -> None:
+    def __init__(self, script: dict[str, list[str | tuple[str, str] | None]]) -> None:
         self.script = script
         self.requests: list[Request] = []
 
@@ -73,8 +73,9 @@ class ScriptedGenerator:
         for request in requests:
             self.requests.append(request)
             question = request.messages[-1]["content"].removeprefix("Request:\n")
-            text = self.script[question].pop(0)
-            out.append(Completion(text=text, error=None if text is not None else "HTTP 500"))
+            entry = self.script[question].pop(0)
+            text, finish = entry if isinstance(entry, tuple) else (entry, "stop")
+            out.append(Completion(text=text, error=None if text is not None else "HTTP 500", finish_reason=finish))
         if on_done:
             on_done(len(requests))
         return out
@@ -95,7 +96,7 @@ def test_retries_are_bounded_and_failures_reported_or_stood_in() -> None:
     generator = ScriptedGenerator({
         a.text: ["not json", json.dumps(GOOD)],
         b.text: [None, "still not json", "never asked"],
-        c.text: ["nope", "nope again"],
+        c.text: ["nope", ('{"proficiency": [{"text": "Advises', "length")],
     })
     pool = [physician_rubric("An unrelated pool question about asthma")]
     outcomes = draft_rubrics([a, b, c], generator, pool, DraftSettings(shots=1, max_attempts=2),
@@ -105,6 +106,7 @@ def test_retries_are_bounded_and_failures_reported_or_stood_in() -> None:
     assert by_id[b.id].rubric is None and by_id[b.id].attempts == 2
     assert by_id[b.id].errors == ["attempt 1: generation failed: HTTP 500", "attempt 2: no JSON object in the output"]
     assert by_id[c.id].stand_in == "kqa-abc" and by_id[c.id].rubric is not None
+    assert by_id[c.id].errors[1].endswith("; answer cut at max_tokens (384)")  # a truncated draft says so
     assert len(generator.requests) == 6  # 3 first attempts + 3 retries, never more than max_attempts each
     retry = generator.requests[3].params
     assert retry.temperature > 0 and retry.seed == 1  # retries differ from the greedy first attempt

@@ -229,6 +229,8 @@ def draft_rubrics(
             outcome.attempts += 1
             if completion.ok:
                 rubric, reason = parse_draft(completion.text, item, generator.spec, settings.min_proficiency, attempt)
+                if reason and completion.finish_reason == "length":
+                    reason += f"; answer cut at max_tokens ({settings.max_tokens})"
             else:
                 rubric, reason = None, f"generation failed: {completion.error}"
             if rubric is not None:

@@ -150,6 +150,7 @@ def stage_draft(runner: Runner) -> dict[str, Any]:
     counts = drafting_counts(outcomes)
     return {"drafter": cfg.drafter, "prompt": DRAFT_PROMPT_VERSION, "not_drafted": len(items) - len(chosen_ids),
             "pool": len(pool), **counts, "rubrics_out": len(rubrics), "error_kinds": dict(errors.most_common(8)),
+            "cut_at_max_tokens": sum("answer cut at max_tokens" in e for o in outcomes for e in o.errors),
             "note": _local_note(cfg.drafter)}
 
 
