@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from promedical.config import read_yaml
 from promedical.data.dedup import DEFAULT_THRESHOLD
 from promedical.data.sources import SourceSpec
 from promedical.data.splits import DEFAULT_FRACTIONS
@@ -121,14 +121,7 @@ class PipelineConfig(_Section):
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: bad YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"{path}: expected a mapping at the top level")
+    raw = read_yaml(path)
     raw.update(overrides or {})
     try:
         return PipelineConfig.model_validate(raw)
