@@ -12,9 +12,9 @@ What it does, end to end through the real commands:
 
 Judges:
 
-* ``lexical-overlap@T``: a reference baseline defined here, not a product feature. A criterion is ``met`` when at
-  least a fraction ``T`` (pre-declared 0.5, never tuned on these labels) of its content words (lower-cased
-  ``\\w+`` tokens of 3+ characters, minus a fixed stop-word list) occur in the response.
+* ``lexical:T``: the library's baseline judge (``promedical.judge.lexical``), no model. A criterion is ``met`` when
+  at least a fraction ``T`` (pre-declared 0.5, never tuned on these labels) of its content words (lower-cased
+  words of 3+ characters, minus a fixed stop-word list) occur in the response; ``unscored`` when it has none.
 * an LLM judge through ``promedical judge run`` (default: SmolLM2-135M-Instruct on a llama.cpp server this script
   starts on loopback and stops at the end; or ``--judge SPEC`` for a server you run).
 
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -40,8 +39,9 @@ from typing import Any
 import numpy as np
 
 from promedical.io import read_responses, read_rubrics, read_verdicts, write_json, write_jsonl
+from promedical.judge.lexical import LexicalJudge
 from promedical.judge.meta_eval import meta_evaluate, tier_map
-from promedical.rubrics.records import Response, Status, Verdict
+from promedical.rubrics.records import Response, Verdict
 from promedical.rubrics.schema import Rubric
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,42 +50,10 @@ KQA = SHARED / "k-qa" / "questions_w_answers.jsonl"
 KQA_NLI = SHARED / "k-qa" / "NLI_medical_annotator.csv"
 HEALTHBENCH = SHARED / "healthbench_samples" / "m42_judge_responses.jsonl"
 
-STOP_WORDS = frozenset(
-    {
-        "the", "and", "for", "are", "but", "not", "you", "your", "with", "that", "this", "from", "have", "has", "had",
-        "was", "were", "will", "can", "may", "should", "could", "would", "any", "all", "its", "they", "them",
-        "their", "there", "what", "when", "which", "who", "how", "why", "about", "into", "than", "then", "also", "such",
-        "these", "those", "been", "being", "does", "did", "doing", "some", "more", "most", "other", "only", "own",
-        "same", "very", "just", "over", "under", "again", "further", "once", "both", "each", "few", "nor", "too", "out",
-        "off", "our", "ours", "yours", "his", "her", "him", "she", "itself", "themselves", "include", "includes",
-        "including"
-    }
-)
-TOKEN = re.compile(r"\w+")
-
-
-def content_words(text: str) -> set[str]:
-    return {t for t in TOKEN.findall(text.casefold()) if len(t) >= 3 and t not in STOP_WORDS}
-
-
 def lexical_verdicts(rubrics: Iterable[Rubric], responses: Iterable[Response], threshold: float) -> list[Verdict]:
-    """The baseline judge: met when enough of the criterion's content words appear in the response."""
+    """The baseline judge (the library's ``lexical:<threshold>`` spec) over every response."""
     by_id = {r.id: r for r in rubrics}
-    judge = f"lexical-overlap@{threshold:g}"
-    out = []
-    for response in responses:
-        words = content_words(response.text)
-        for criterion in by_id[response.rubric_id].criteria:
-            wanted = content_words(criterion.text)
-            if not wanted:
-                out.append(Verdict(response_id=response.id, rubric_id=response.rubric_id, criterion_id=criterion.id,
-                                   status=Status.UNSCORED, reason="criterion has no content words", judge=judge))
-                continue
-            overlap = len(wanted & words) / len(wanted)
-            out.append(Verdict(response_id=response.id, rubric_id=response.rubric_id, criterion_id=criterion.id,
-                               status=Status.MET if overlap >= threshold else Status.UNMET, judge=judge,
-                               confidence=round(overlap, 4), meta={"overlap": round(overlap, 4)}))
-    return out
+    return LexicalJudge(threshold).grade_many([(by_id[x.rubric_id], x) for x in responses])
 
 
 def cli(*args: str | Path) -> dict[str, Any]:

@@ -114,3 +114,14 @@ def test_completion_text_and_lexical_specs() -> None:
         parse_lexical_spec("lexical:high")
     with pytest.raises(UserError):
         LexicalJudge(0.0)
+
+
+def test_lexical_judge_leaves_a_criterion_without_content_words_unscored_not_unmet() -> None:
+    from promedical.rubrics.schema import Criterion, Message, Rubric
+
+    r = Rubric(id="rb-short", prompt=(Message(role="user", content="q"),), criteria=(
+        Criterion(id="a", tier=Tier.PROFICIENCY, text="Is it OK to do so?", weight=0.5),  # only stop words
+        Criterion(id="b", tier=Tier.PROFICIENCY, text="Mentions ibuprofen dosing", weight=0.5)))
+    verdicts = {v.criterion_id: v for v in LexicalJudge(0.5).grade(r, Response.build(r.id, "x", "Ibuprofen dosing."))}
+    assert verdicts["a"].status is Status.UNSCORED and verdicts["a"].reason == "criterion has no content words"
+    assert verdicts["b"].status is Status.MET and verdicts["b"].confidence == 1.0

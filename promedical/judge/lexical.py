@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from promedical.io import UserError
-from promedical.reward.predict import lexical_score
+from promedical.reward.predict import content_words, lexical_score
 from promedical.rubrics.records import Response, Status, Verdict
 from promedical.rubrics.schema import Rubric
 
@@ -24,7 +24,8 @@ DEFAULT_THRESHOLD = 0.5
 
 
 class LexicalJudge:
-    """Criterion-token overlap judge (baseline): one verdict per criterion, never unscored."""
+    """Criterion-token overlap judge (baseline): one verdict per criterion; ``unscored`` only for a criterion with no
+    content word to look for (it cannot be checked this way, and an overlap of 0 would be a silent ``unmet``)."""
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
         if not 0.0 < threshold <= 1.0:
@@ -37,13 +38,17 @@ class LexicalJudge:
     def grade(self, rubric: Rubric, response: Response) -> list[Verdict]:
         verdicts = []
         for c in rubric.criteria:
+            common = {"response_id": response.id, "rubric_id": rubric.id, "criterion_id": c.id, "judge": self.spec,
+                      "template_version": self.template_version}
+            if not content_words(c.text):
+                verdicts.append(Verdict(status=Status.UNSCORED, reason="criterion has no content words", **common))
+                continue
             overlap = lexical_score(response.text, c.text)
             met = overlap >= self.threshold
             verdicts.append(Verdict(
-                response_id=response.id, rubric_id=rubric.id, criterion_id=c.id,
                 status=Status.MET if met else Status.UNMET,
                 explanation=f"content-word overlap {overlap:.2f} vs threshold {self.threshold:g}",
-                judge=self.spec, template_version=self.template_version, meta={"overlap": overlap},
+                confidence=round(overlap, 4), meta={"overlap": round(overlap, 4)}, **common,
             ))
         return verdicts
 
