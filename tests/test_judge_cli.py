@@ -47,6 +47,18 @@ def test_bad_options_exit_2(tmp_path: Path, extra: list[str], needle: str) -> No
     assert result.returncode == 2 and needle in result.stderr and "Traceback" not in result.stderr
 
 
+def test_model_free_judge_reports_no_cache_mode_or_prompt(tmp_path: Path) -> None:
+    rubrics, responses = write_inputs(tmp_path)
+    out = tmp_path / "run" / "v.jsonl"
+    result = _cli("run", "-r", str(rubrics), "-x", str(responses), "--judge", "lexical:0.5", "-o", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["cache"] is None and summary["mode"] is None and summary["calls"] == 0
+    assert summary["template_version"] == "lexical-overlap/1" and summary["verdicts"] == len(read_verdicts(out)) > 0
+    config = json.loads((out.parent / "judge.config.json").read_text())
+    assert "max_tokens" not in json.dumps(config) and not (out.parent / "judge-cache.sqlite").exists()
+
+
 def _cached_rows(path: Path) -> int:
     if not path.exists():
         return 0

@@ -132,11 +132,14 @@ def run(
             judge.close()
     usage: Usage | None = getattr(judge, "usage", None)
     write_jsonl(out, verdicts)
+    # Judges without a model behind them (lexical, reward model) have no prompt, mode or completion cache.
+    template_version = getattr(judge, "template_version", None)
     summary: dict[str, Any] = {**summarise_verdicts(verdicts, usage or Usage()), "judge": judge.spec,
-                               "template_version": getattr(judge, "template_version", None), "mode": mode,
-                               "out": str(out), "cache": str(cache_path) if cache_path else None}
+                               "template_version": template_version, "mode": mode if usage else None,
+                               "out": str(out), "cache": str(cache_path) if cache_path and usage else None}
+    options = config.as_dict() if usage else {"template_version": template_version}
     resolved = {"judge": judge.spec, "rubrics": [str(p) for p in rubrics], "responses": str(responses),
-                "limit": limit, **config.as_dict(), "timeout": timeout, "retries": retries, "concurrency": concurrency,
+                "limit": limit, **options, "timeout": timeout, "retries": retries, "concurrency": concurrency,
                 "cache": summary["cache"]}
     write_manifest(out.parent, "judge", resolved, inputs=[*rubrics, responses], counts=summary, seed=seed)
     if json_out:
