@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from promedical.review.agreement import Rating, agreement, alpha, kappa, kappa_from_tables
+from promedical.labels.agreement import kappa_from_tables
+from promedical.review.agreement import Rating, agreement, alpha, kappa
 
 
 def test_cohen_kappa_hand_worked() -> None:

@@ -3,17 +3,19 @@
 Used twice: judge-vs-expert agreement (``promedical.judge.meta_eval``) and the experts' agreement among themselves
 (K-QA has three physicians per item), which is the ceiling a judge can be expected to reach.
 
-Labels are integer codes (``-1`` = no label). ``cohen_kappa`` is a vectorisable numpy form used inside the
-bootstrap (the tests check it against scikit-learn); Krippendorff's alpha comes from the ``krippendorff``
-package and, unlike Fleiss' kappa, tolerates raters who skipped an item. CIs are percentile bootstraps over items
-(``promedical.stats.bootstrap_statistic``); resamples where a statistic is undefined are dropped.
+Labels are integer codes (``-1`` = no label). Kappa has one formula here, ``kappa_from_tables`` (plain or weighted,
+vectorised over stacks of confusion tables; the tests check it against scikit-learn); Krippendorff's alpha comes
+from the ``krippendorff`` package and, unlike Fleiss' kappa, tolerates raters who skipped an item. The review
+app's agreement rows (``promedical.review.agreement``) use the same two functions. CIs are percentile bootstraps
+over items (``promedical.stats.bootstrap_statistic``); resamples where a statistic is undefined are dropped.
 """
 
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import krippendorff
 import numpy as np
@@ -23,30 +25,57 @@ from promedical.rubrics.records import Status, Verdict
 from promedical.stats import bootstrap_statistic
 
 MISSING = -1
+Level = Literal["nominal", "ordinal", "interval", "ratio"]
 STATUS_CODES = {Status.MET: 1, Status.UNMET: 0}
 
 
-def cohen_kappa(a: NDArray[np.int64], b: NDArray[np.int64], n_classes: int) -> float:
-    """Cohen's kappa of two equal-length code arrays; NaN when undefined (chance agreement is 1, or no items)."""
-    n = a.size
-    if n == 0:
-        return float("nan")
-    observed = float(np.mean(a == b))
-    pa = np.bincount(a, minlength=n_classes) / n
-    pb = np.bincount(b, minlength=n_classes) / n
-    expected = float(np.dot(pa, pb))
-    if expected >= 1.0 - 1e-12:
-        return float("nan")
-    return (observed - expected) / (1.0 - expected)
+def kappa_from_tables(tables: NDArray[np.float64], weights: str | None = None) -> NDArray[np.float64]:
+    """Kappa of one ``k x k`` confusion table or a stack of them (scikit-learn's ``cohen_kappa_score`` formula);
+    ``weights`` ``None`` (Cohen), ``"linear"`` or ``"quadratic"``. NaN where undefined (e.g. one category only).
+
+    Stacks make bootstraps cheap: resampling rated pairs with replacement is drawing a multinomial table with the
+    observed cell frequencies, so thousands of resamples cost one vectorised expression.
+    """
+    k = tables.shape[-1]
+    i, j = np.indices((k, k))
+    w = (i != j).astype(float) if weights is None else np.abs(i - j) if weights == "linear" else (i - j) ** 2.0
+    n = tables.sum(axis=(-1, -2), keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = tables.sum(axis=-1, keepdims=True) * tables.sum(axis=-2, keepdims=True) / n
+        result: NDArray[np.float64] = 1.0 - (w * tables).sum(axis=(-1, -2)) / (w * expected).sum(axis=(-1, -2))
+    return result
 
 
-def krippendorff_alpha(matrix: NDArray[np.float64]) -> float:
-    """Nominal Krippendorff's alpha of a raters x items matrix (NaN = missing); NaN when undefined."""
+def confusion(a: NDArray[np.int64], b: NDArray[np.int64], n_classes: int) -> NDArray[np.float64]:
+    """The ``n_classes x n_classes`` table of code pairs (rows: ``a``)."""
+    table = np.zeros((n_classes, n_classes))
+    np.add.at(table, (a, b), 1.0)
+    return table
+
+
+def cohen_kappa(a: NDArray[np.int64], b: NDArray[np.int64], n_classes: int, weights: str | None = None) -> float:
+    """Cohen's (or weighted) kappa of two equal-length code arrays; NaN when undefined (no items, one category)."""
+    if a.size == 0:
+        return float("nan")
+    return float(kappa_from_tables(confusion(a, b, n_classes), weights))
+
+
+def krippendorff_alpha(
+    matrix: NDArray[np.float64], level: Level = "nominal", domain: Sequence[int] | None = None
+) -> float:
+    """Krippendorff's alpha of a raters x items matrix (NaN = missing) at ``level`` (nominal, ordinal, ...);
+    NaN when undefined (no item rated twice, a single category)."""
     values = matrix[~np.isnan(matrix)]
     usable = np.sum(np.sum(~np.isnan(matrix), axis=0) >= 2)
     if usable == 0 or np.unique(values).size < 2:
         return float("nan")
-    return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal"))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement=level,
+                                            value_domain=list(domain) if domain is not None else None))
+    except (ValueError, ZeroDivisionError):
+        return float("nan")
 
 
 def _estimate(statistic: Any, n: int, n_resamples: int, seed: int) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Agreement between reviewers, and between reviewers and the judge: Cohen's kappa (plain and weighted) and
-Krippendorff's alpha, each with a percentile bootstrap confidence interval over units.
+Krippendorff's alpha, each with a percentile bootstrap confidence interval over units. The statistics themselves
+are ``promedical.labels.agreement``'s (the judge meta-evaluation uses the same ones); this module builds the rows.
 
 Pure: takes ratings, returns rows. A unit is what was rated (a response-criterion pair for pointwise labels, a
 pair of responses for pairwise ones); a rater is a reviewer's handle or ``judge:<spec>``. Pointwise labels are
@@ -12,16 +13,15 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
-import krippendorff
 import numpy as np
 from pydantic import BaseModel, ConfigDict
-from sklearn.metrics import cohen_kappa_score
+
+from promedical.labels.agreement import Level, cohen_kappa, kappa_from_tables, krippendorff_alpha
+from promedical.stats import bootstrap_statistic
 
 AGREEMENT_SCHEMA = "promedical.review-agreement/1"
 POINT_VALUES = {"unmet": 0, "met": 1}
@@ -62,51 +62,16 @@ def kappa(a: Sequence[int], b: Sequence[int], labels: Sequence[int], weights: st
     """Cohen's kappa (``weights=None``) or weighted kappa (``"linear"``/``"quadratic"``); ``None`` if undefined."""
     if len(a) < MIN_UNITS:
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # undefined kappa is reported as None below
-        value = cohen_kappa_score(a, b, labels=list(labels), weights=weights)
-    return _finite(float(value))
-
-
-Level = Literal["nominal", "ordinal"]
+    index = {v: i for i, v in enumerate(labels)}
+    codes = [np.array([index[v] for v in side], dtype=np.int64) for side in (a, b)]
+    return _finite(cohen_kappa(codes[0], codes[1], len(labels), weights))
 
 
 def alpha(matrix: np.ndarray, level: Level, domain: Sequence[int]) -> float | None:
     """Krippendorff's alpha of a raters x units matrix (NaN = not rated); ``None`` if undefined."""
-    pairable = np.sum(np.sum(~np.isnan(matrix), axis=0) >= 2)
-    if pairable < MIN_UNITS:
+    if np.sum(np.sum(~np.isnan(matrix), axis=0) >= 2) < MIN_UNITS:
         return None
-    values = matrix[~np.isnan(matrix)]
-    if len(np.unique(values)) < 2:
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            value = krippendorff.alpha(
-                reliability_data=matrix, level_of_measurement=level, value_domain=list(domain)
-            )
-    except (ValueError, ZeroDivisionError):
-        return None
-    return _finite(float(value))
-
-
-def bootstrap_ci(
-    n_units: int, statistic: Callable[[np.ndarray], float | None], n_boot: int, confidence: float,
-    rng: np.random.Generator,
-) -> tuple[float | None, float | None]:
-    """Percentile interval of ``statistic`` over resamples of unit indices; undefined resamples are dropped."""
-    if n_units < MIN_UNITS or n_boot <= 0:
-        return None, None
-    draws = []
-    for _ in range(n_boot):
-        value = statistic(rng.integers(0, n_units, size=n_units))
-        if value is not None:
-            draws.append(value)
-    if len(draws) < max(10, n_boot // 10):
-        return None, None
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(np.asarray(draws), [tail, 100.0 - tail])
-    return float(low), float(high)
+    return _finite(krippendorff_alpha(matrix, level, domain))
 
 
 def _domain(scope: str) -> tuple[list[int], Level, str | None]:
@@ -114,22 +79,6 @@ def _domain(scope: str) -> tuple[list[int], Level, str | None]:
     if scope.startswith("pairwise"):
         return sorted(PAIR_VALUES.values()), "ordinal", "linear"
     return sorted(POINT_VALUES.values()), "nominal", None
-
-
-def kappa_from_tables(tables: np.ndarray, weights: str | None = None) -> np.ndarray:
-    """Kappa of a stack of ``k x k`` confusion tables (same formula as scikit-learn's ``cohen_kappa_score``).
-
-    Used for the bootstrap: resampling pairs with replacement is the same as drawing a multinomial table with the
-    observed cell frequencies, so thousands of resamples cost one vectorised expression. NaN where undefined.
-    """
-    k = tables.shape[-1]
-    i, j = np.indices((k, k))
-    w = (i != j).astype(float) if weights is None else np.abs(i - j) if weights == "linear" else (i - j) ** 2.0
-    n = tables.sum(axis=(-1, -2), keepdims=True)
-    expected = tables.sum(axis=-1, keepdims=True) * tables.sum(axis=-2, keepdims=True) / n
-    with np.errstate(divide="ignore", invalid="ignore"):
-        result: np.ndarray = 1.0 - (w * tables).sum(axis=(-1, -2)) / (w * expected).sum(axis=(-1, -2))
-    return result
 
 
 def _kappa_ci(
@@ -174,7 +123,7 @@ def _kappa_rows(
 
 def _alpha_row(
     scope: str, comparison: str, table: dict[str, dict[str, int]], raters: list[str], n_boot: int,
-    confidence: float, rng: np.random.Generator,
+    confidence: float, seed: int,
 ) -> AgreementRow:
     domain, level, _ = _domain(scope)
     units = sorted(u for u, by in table.items() if sum(r in by for r in raters) >= 2)
@@ -184,7 +133,14 @@ def _alpha_row(
             if rater in table[unit]:
                 matrix[i, j] = table[unit][rater]
     value = alpha(matrix, level, domain)
-    low, high = bootstrap_ci(len(units), lambda idx: alpha(matrix[:, idx], level, domain), n_boot, confidence, rng)
+    low, high = None, None
+    if len(units) >= MIN_UNITS and n_boot > 0:
+        def statistic(idx: np.ndarray) -> float:
+            draw = alpha(matrix[:, idx], level, domain)
+            return float("nan") if draw is None else draw
+
+        ci = bootstrap_statistic(statistic, len(units), n_resamples=n_boot, alpha=1.0 - confidence, seed=seed)
+        low, high = ci.low, ci.high
     note = None if value is not None else f"undefined on {len(units)} units (too few or one category)"
     return AgreementRow(scope=scope, metric="krippendorff_alpha", comparison=comparison, raters=tuple(raters),
                         units=len(units), value=value, ci_low=low, ci_high=high, confidence=confidence,
@@ -219,7 +175,8 @@ def agreement(
             if pooled:
                 rows += _kappa_rows(scope, "reviewers-judge", ("reviewers", judge), pooled, n_boot, confidence, rng)
         if len(reviewers) >= 2:
-            rows.append(_alpha_row(scope, "reviewers", table, reviewers, n_boot, confidence, rng))
+            rows.append(_alpha_row(scope, "reviewers", table, reviewers, n_boot, confidence, seed))
         if reviewers and judges:
-            rows.append(_alpha_row(scope, "reviewers+judge", table, reviewers + judges, n_boot, confidence, rng))
+            rows.append(_alpha_row(scope, "reviewers+judge", table, reviewers + judges, n_boot, confidence,
+                                   seed))
     return rows
