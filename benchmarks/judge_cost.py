@@ -6,6 +6,10 @@ verdict status counts for each configuration. Without ``--base-url`` it starts a
 SmolLM2 GGUF on loopback (a weak judge: this measures cost, not quality).
 
     nice -n 10 python benchmarks/judge_cost.py --responses 4 --criteria 10 --out /tmp/judge_cost.json
+
+``--configs`` picks the rows (default ``single,grouped,cached``; ``terse`` is grouped mode with the
+``pointwise-grouped-terse/1`` template, a boolean per criterion), ``--spec`` any judge spec instead of the server,
+e.g. ``--spec "hf:smollm2#batch=4" --configs grouped,terse`` for schema-constrained local decoding.
 """
 
 from __future__ import annotations
@@ -88,20 +92,33 @@ def main() -> None:
     parser.add_argument("--criteria", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--out", type=Path, help="Write the result rows as JSON here.")
+    parser.add_argument("--spec", help="Any judge spec (e.g. hf:smollm2#batch=4) instead of a server.")
+    parser.add_argument("--configs", default="single,grouped,cached",
+                        help="Comma list of rows: single, grouped, cached (grouped re-run from its cache), terse.")
     args = parser.parse_args()
+    wanted = [c.strip() for c in args.configs.split(",") if c.strip()]
+    if set(wanted) - {"single", "grouped", "cached", "terse"}:
+        sys.exit(f"--configs: unknown row(s) {sorted(set(wanted) - {'single', 'grouped', 'cached', 'terse'})}")
 
     items = load_items(args.responses, args.criteria)
     rows = []
     with tempfile.TemporaryDirectory(prefix="judge-cost-") as tmp, contextlib.ExitStack() as stack:
-        base = args.base_url or stack.enter_context(start_server(Path(tmp) / "llama-server.log"))
-        spec = f"openai:{args.model}@{base}#structured={args.structured}"
-        single = PointwiseConfig(mode="single", max_tokens=160)
-        grouped = PointwiseConfig(mode="grouped", max_tokens=120 * args.criteria)
-        rows.append(measure("per-criterion (HealthBench-style)", spec, items, single, Path(tmp) / "s.sqlite",
-                            args.concurrency))
-        rows.append(measure("grouped", spec, items, grouped, Path(tmp) / "g.sqlite", args.concurrency))
-        rows.append(measure("grouped, cached re-run", spec, items, grouped, Path(tmp) / "g.sqlite",
-                            args.concurrency))
+        if args.spec:
+            spec = args.spec
+        else:
+            base = args.base_url or stack.enter_context(start_server(Path(tmp) / "llama-server.log"))
+            spec = f"openai:{args.model}@{base}#structured={args.structured}"
+        configs = {
+            "single": ("per-criterion (HealthBench-style)", PointwiseConfig(mode="single", max_tokens=160), "s"),
+            "grouped": ("grouped", PointwiseConfig(mode="grouped", max_tokens=120 * args.criteria), "g"),
+            "cached": ("grouped, cached re-run", PointwiseConfig(mode="grouped", max_tokens=120 * args.criteria), "g"),
+            "terse": ("grouped, terse (a boolean per criterion)",
+                      PointwiseConfig(mode="grouped", max_tokens=16 + 12 * args.criteria,
+                                      grouped_template="pointwise-grouped-terse/1"), "t"),
+        }
+        for key in wanted:
+            name, config, cache = configs[key]
+            rows.append(measure(name, spec, items, config, Path(tmp) / f"{cache}.sqlite", args.concurrency))
     result = {"spec": spec, "responses": len(items), "criteria_per_rubric": args.criteria,
               "rubric_ids": [r.id for r, _ in items], "rows": rows}
     if args.out:
@@ -112,12 +129,17 @@ def main() -> None:
     for r in rows:
         print(f"| {r['configuration']} | {r['calls']} | {r['cache_hits']} | {r['prompt_tokens']} | "
               f"{r['completion_tokens']} | {r['wall_seconds']} | {r['met']} | {r['unmet']} | {r['unscored']} |")
-    s, g = rows[0], rows[1]
-    if g["calls"] and g["prompt_tokens"]:
+    by_key = dict(zip(wanted, rows, strict=True))
+    if "single" in by_key and "grouped" in by_key and by_key["grouped"]["prompt_tokens"]:
+        s, g = by_key["single"], by_key["grouped"]
         print(f"\ncalls per response: per-criterion {s['calls'] / len(items):.1f}, "
               f"grouped {g['calls'] / len(items):.1f}; prompt tokens ratio "
               f"{s['prompt_tokens'] / g['prompt_tokens']:.2f}x")
-
+    if "grouped" in by_key and "terse" in by_key and by_key["terse"]["completion_tokens"]:
+        g, t = by_key["grouped"], by_key["terse"]
+        print(f"\nterse vs grouped: completion tokens {g['completion_tokens'] / t['completion_tokens']:.2f}x fewer, "
+              f"wall {g['wall_seconds'] / max(t['wall_seconds'], 0.1):.2f}x shorter; unscored "
+              f"{g['unscored']} vs {t['unscored']} of {g['verdicts']}")
 
 if __name__ == "__main__":
     main()
