@@ -146,7 +146,7 @@ def stage_draft(runner: Runner) -> dict[str, Any]:
     rubrics = [o.rubric for o in outcomes if o.rubric is not None]
     write_jsonl(runner.path("rubrics.drafted.jsonl"), rubrics)
     write_jsonl(runner.path("drafts.report.jsonl"), [o.as_dict() for o in outcomes])
-    errors = Counter(e.split(": ", 1)[1].split(":")[0] for o in outcomes for e in o.errors)
+    errors = Counter(e.split(": ", 1)[1].split(":")[0].split(";")[0] for o in outcomes for e in o.errors)
     counts = drafting_counts(outcomes)
     return {"drafter": cfg.drafter, "prompt": DRAFT_PROMPT_VERSION, "not_drafted": len(items) - len(chosen_ids),
             "pool": len(pool), **counts, "rubrics_out": len(rubrics), "error_kinds": dict(errors.most_common(8)),
