@@ -48,8 +48,8 @@ def test_invalid_drafts_are_rejected_with_a_reason() -> None:
     }
     reasons = {name: parse_draft(text, INSTRUCTION, "hf:x") for name, text in cases.items()}
     assert all(rubric is None and reason for rubric, reason in reasons.values()), reasons
-    assert reasons["no JSON"][1] == "no JSON object in the output"
-    assert reasons["bad JSON"][1].startswith("bad JSON")
+    assert reasons["no JSON"][1].startswith("no JSON in answer: 'I think the rubric")
+    assert reasons["bad JSON"][1].startswith("truncated or malformed JSON")
     assert "polarity" in reasons["veto polarity"][1]
     assert "positive" in reasons["weight"][1]
     assert reasons["too few"][1] == "only 1 proficiency criteria (need 2)"
@@ -104,7 +104,8 @@ def test_retries_are_bounded_and_failures_reported_or_stood_in() -> None:
     by_id = {o.instruction_id: o for o in outcomes}
     assert by_id[a.id].rubric is not None and by_id[a.id].attempts == 2 and by_id[a.id].stand_in is None
     assert by_id[b.id].rubric is None and by_id[b.id].attempts == 2
-    assert by_id[b.id].errors == ["attempt 1: generation failed: HTTP 500", "attempt 2: no JSON object in the output"]
+    assert by_id[b.id].errors == ["attempt 1: generation failed: HTTP 500",
+                                  "attempt 2: no JSON in answer: 'still not json'"]
     assert by_id[c.id].stand_in == "kqa-abc" and by_id[c.id].rubric is not None
     assert by_id[c.id].errors[1].endswith("; answer cut at max_tokens (384)")  # a truncated draft says so
     assert len(generator.requests) == 6  # 3 first attempts + 3 retries, never more than max_attempts each

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promedical.data.instruction import Instruction
-from promedical.data.llm_calls import extract_json, run_requests
+from promedical.data.llm_calls import run_requests
+from promedical.judge.parse import extract_json
 from promedical.llm.protocol import GenerationParams, Generator, Request
 
 DIFFICULTY_PROMPT_VERSION = "difficulty/v2"  # v2: v1's system text, the question cut to MAX_QUESTION_CHARS

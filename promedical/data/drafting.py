@@ -22,8 +22,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from promedical.data.instruction import Instruction, normalise_text
-from promedical.data.llm_calls import extract_json, run_requests
+from promedical.data.llm_calls import run_requests
 from promedical.hashing import content_hash
+from promedical.judge.parse import extract_json
 from promedical.llm.protocol import Completion, GenerationParams, Generator, Request
 from promedical.rubrics.schema import (
     Criterion,
