@@ -44,6 +44,7 @@ def test_invalid_drafts_are_rejected_with_a_reason() -> None:
         "too few": _with(proficiency=[{"text": "Advises against NSAIDs", "weight": 1}]),
         "repeat": _with(bonus=[{"text": "Advises against NSAIDs such as ibuprofen in pregnancy"}]),
         "restates": _with(bonus=[{"text": INSTRUCTION.text}]),
+        "near repeat": _with(bonus=[{"text": "Advises against NSAIDs such as ibuprofen in pregnancy, step 2"}]),
         "unknown tier": _with(extra=[{"text": "something else entirely"}]),
     }
     reasons = {name: parse_draft(text, INSTRUCTION, "hf:x") for name, text in cases.items()}
@@ -55,6 +56,7 @@ def test_invalid_drafts_are_rejected_with_a_reason() -> None:
     assert reasons["too few"][1] == "only 1 proficiency criteria (need 2)"
     assert reasons["repeat"][1].startswith("repeated criterion text")
     assert reasons["restates"][1] == "a criterion restates the request"
+    assert reasons["near repeat"][1].startswith("near-repeated criterion text")  # numbering does not make it new
     assert reasons["unknown tier"][1].startswith("draft shape: extra")
 
 

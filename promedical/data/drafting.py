@@ -14,6 +14,7 @@ stands in so later stages still have one; the report counts stand-ins apart from
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,11 @@ from promedical.rubrics.schema import (
 )
 
 DRAFT_PROMPT_VERSION = "draft/v3"  # v2: long requests cut (MAX_REQUEST_CHARS, MAX_SHOT_CHARS); v3: bounded schema
+# The validity checks are versioned too (part of the draft stage's key): v2 adds near-repeats (below).
+DRAFT_CHECKS_VERSION = "draft-checks/2"
+NEAR_REPEAT_JACCARD = 0.8  # word-set Jaccard at or above which two criteria (4+ words each) count as one
+_WORD = re.compile(r"\w+")
+_DIGITS = re.compile(r"\d+")  # "... (Type 1)" and "... (Type 2)" are the same criterion
 MAX_REQUEST_CHARS = 1500
 MAX_SHOT_CHARS = 400
 DRAFT_SYSTEM_V1 = """You are a board-certified physician writing a grading rubric for answers to one medical request.
@@ -144,6 +150,7 @@ def parse_draft(
         return None, f"only {len(shape.proficiency)} proficiency criteria (need {min_proficiency})"
     question = normalise_text(instruction.text)
     seen: set[str] = set()
+    words_seen: list[set[str]] = []
     for tier, items in (("proficiency", shape.proficiency), ("bonus", shape.bonus), ("veto", shape.veto)):
         for item in items:
             key = normalise_text(item.text)
@@ -153,7 +160,13 @@ def parse_draft(
                 return None, f"repeated criterion text: {item.text[:60]!r}"
             if key == question or key in question:
                 return None, "a criterion restates the request"
+            words = set(_WORD.findall(_DIGITS.sub("0", key)))
+            if len(words) >= 4 and any(len(words & other) / len(words | other) >= NEAR_REPEAT_JACCARD
+                                       for other in words_seen):
+                return None, f"near-repeated criterion text: {item.text[:60]!r}"
             seen.add(key)
+            if len(words) >= 4:
+                words_seen.append(words)
     try:
         weights = normalise_weights([float(i.weight) if i.weight is not None else float("nan")
                                      for i in shape.proficiency])

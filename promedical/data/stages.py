@@ -113,7 +113,13 @@ def stage_labels(runner: Runner) -> dict[str, Any]:
 
 
 def stage_draft(runner: Runner) -> dict[str, Any]:
-    from promedical.data.drafting import DRAFT_PROMPT_VERSION, DraftSettings, draft_rubrics, drafting_counts
+    from promedical.data.drafting import (
+        DRAFT_CHECKS_VERSION,
+        DRAFT_PROMPT_VERSION,
+        DraftSettings,
+        draft_rubrics,
+        drafting_counts,
+    )
 
     cfg = runner.config.drafting
     items = read_instructions(runner.path("instructions.jsonl"))
@@ -148,7 +154,8 @@ def stage_draft(runner: Runner) -> dict[str, Any]:
     write_jsonl(runner.path("drafts.report.jsonl"), [o.as_dict() for o in outcomes])
     errors = Counter(e.split(": ", 1)[1].split(":")[0].split(";")[0] for o in outcomes for e in o.errors)
     counts = drafting_counts(outcomes)
-    return {"drafter": cfg.drafter, "prompt": DRAFT_PROMPT_VERSION, "not_drafted": len(items) - len(chosen_ids),
+    return {"drafter": cfg.drafter, "prompt": DRAFT_PROMPT_VERSION, "checks": DRAFT_CHECKS_VERSION,
+            "not_drafted": len(items) - len(chosen_ids),
             "pool": len(pool), **counts, "rubrics_out": len(rubrics), "error_kinds": dict(errors.most_common(8)),
             "cut_at_max_tokens": sum("answer cut at max_tokens" in e for o in outcomes for e in o.errors),
             "note": _local_note(cfg.drafter)}
