@@ -129,3 +129,26 @@ def test_review_rounds_through_the_cli(tmp_path: Path) -> None:
     assert batch["round"] == 2 and batch["rubrics"] == 1  # rb-a reviewed, rb-b rejected: only rb-c is left
     again = cli("review-in", "-c", str(config), "--run-dir", str(run_dir), "--decisions", str(round1))
     assert again.returncode == 2 and "expected 2" in again.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not present")
+def test_ctrl_c_says_how_to_resume_and_the_rerun_keeps_finished_stages(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    run_dir = tmp_path / "run"
+    config = ROOT / "configs" / "pipeline_tiny.yaml"
+    command = [sys.executable, "-m", "promedical", "data", "run", "-c", str(config), "--run-dir", str(run_dir)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while not (run_dir / "sources.manifest.json").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert process.poll() is None, "the run ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "interrupted: completed work is kept; run the same command again to resume" in err
+    again = summary(cli("run", "-c", str(config), "--run-dir", str(run_dir), "--until", "dedup", "--json"))
+    first = again["stages"][0]
+    assert first["stage"] == "sources" and first["skipped"] is True  # finished before the signal: not redone

@@ -48,15 +48,22 @@ def version() -> None:
     typer.echo(__version__)
 
 
+INTERRUPTED = "interrupted: completed work is kept; run the same command again to resume\n"
+
+
 def main() -> None:
     try:
         app()
     except UserError as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(2)
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted: completed work is kept; run the same command again to resume\n")
+    except KeyboardInterrupt:  # raised outside a command (click handles those: exit 130, below)
+        sys.stderr.write(INTERRUPTED)
         sys.exit(130)
+    except SystemExit as exc:
+        if exc.code == 130:  # click turned Ctrl-C inside a command into a silent exit 130
+            sys.stderr.write(INTERRUPTED)
+        raise
 
 
 if __name__ == "__main__":
