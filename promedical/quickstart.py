@@ -95,6 +95,16 @@ class Quickstart:
         self.steps: list[Step] = []
 
     # -- running ---------------------------------------------------------------------------------------------
+    def train(self, group: str, name: str, title: str, settings: dict[str, Any]) -> tuple[dict[str, Any], Path]:
+        """``promedical <group> train`` on ``settings`` written as YAML; returns its summary and output folder.
+
+        One output folder per distinct config: a changed config never resumes from another config's checkpoint.
+        """
+        out_dir = self.out / group / content_hash(settings, 8)
+        config = _yaml(self.out / "configs" / f"{group}.yaml", {**settings, "output_dir": str(out_dir)})
+        args = [group, "train", "--config", str(config), "--json"]
+        return self.run(Step(name, title, args, [*args, config.read_text()])), out_dir
+
     def run(self, step: Step) -> dict[str, Any]:
         """Run ``promedical <args> --json`` unless the same command already finished; return its summary."""
         self.steps.append(step)
@@ -153,12 +163,8 @@ class Quickstart:
             "derive_pairs": False, "max_rows": p.rm_max_rows, "epochs": p.rm_epochs, "batch_size": 8,
             "learning_rate": 1e-4, "warmup_ratio": 0.1, "save_steps": 50, "logging_steps": 5, "seed": 0,
         }
-        # one output folder per distinct config: a changed config never resumes from another config's checkpoint
-        rm_dir = out / "rm" / content_hash(rm_settings, 8)
-        rm_config = _yaml(out / "configs" / "rm.yaml", {**rm_settings, "output_dir": str(rm_dir)})
-        rm_args = ["rm", "train", "--config", str(rm_config), "--json"]
-        trained = self.run(Step("rm-train", "Train ProMedical-RM (criterion injected, Bradley-Terry + pointwise)",
-                                rm_args, [*rm_args, rm_config.read_text()]))
+        trained, rm_dir = self.train("rm", "rm-train",
+                                     "Train ProMedical-RM (criterion injected, Bradley-Terry + pointwise)", rm_settings)
         checkpoint = str(trained.get("checkpoint") or rm_dir / "final")
         rm_eval = self.run(Step("rm-eval", "Evaluate the RM on held-out expert labels (bootstrap CIs)",
                                 ["rm", "eval", "--model", checkpoint, "--data", str(split / "test"),
@@ -174,11 +180,8 @@ class Quickstart:
         }
         if p.grpo_lora:
             grpo["lora"] = {"r": 16, "alpha": 32}
-        grpo_dir = out / "grpo" / content_hash(grpo, 8)
-        grpo_config = _yaml(out / "configs" / "grpo.yaml", {**grpo, "output_dir": str(grpo_dir)})
-        grpo_args = ["grpo", "train", "--config", str(grpo_config), "--json"]
-        trained_policy = self.run(Step("grpo", "GRPO with r = clip(S1 + a*S2, 0, 1+b) - l*S3, graded by the RM",
-                                       grpo_args, [*grpo_args, grpo_config.read_text()]))
+        trained_policy, grpo_dir = self.train("grpo", "grpo",
+                                              "GRPO with r = clip(S1 + a*S2, 0, 1+b) - l*S3, graded by the RM", grpo)
         aligned = str(trained_policy.get("final_policy") or grpo_dir / "final")
         bench = split / "test" / "rubrics.jsonl"
         common = ["--judge", f"rm:{checkpoint}", "--max-tokens", str(p.bench_max_tokens), "--resamples",

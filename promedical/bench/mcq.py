@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from promedical.bench.extract import extract_label, extract_letter
-from promedical.io import UserError
+from promedical.io import UserError, iter_jsonl
 from promedical.llm.protocol import ChatMessage, Completion, GenerationParams, Generator, Request
 from promedical.stats import bootstrap_mean
 
@@ -77,21 +77,21 @@ def load_medqa(root: str | Path) -> list[MCQItem]:
     folder = Path(root)
     path = _need(folder / "phrases_no_exclude_test.jsonl" if folder.is_dir() else folder)
     items: list[MCQItem] = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                options = {str(k): str(v) for k, v in row["options"].items()}
-                answer = str(row["answer_idx"])
-                question = str(row["question"])
-            except (json.JSONDecodeError, KeyError, AttributeError, TypeError) as exc:
-                raise UserError(f"{path}:{number}: -: -: not a MedQA row ({type(exc).__name__}: {exc})") from None
-            if answer not in options:
-                raise UserError(f"{path}:{number}: -: answer_idx: {answer!r} is not an option")
-            items.append(MCQItem(f"medqa-{number}", "medqa", question, options, answer,
-                                 subject=str(row.get("meta_info") or "") or None))
+    for number, row, problem in iter_jsonl(path):
+        if problem is not None:
+            raise UserError(str(problem))
+        if not isinstance(row, dict):
+            raise UserError(f"{path}:{number}: -: -: not a MedQA row (not a JSON object)")
+        try:
+            options = {str(k): str(v) for k, v in row["options"].items()}
+            answer = str(row["answer_idx"])
+            question = str(row["question"])
+        except (KeyError, AttributeError, TypeError) as exc:
+            raise UserError(f"{path}:{number}: -: -: not a MedQA row ({type(exc).__name__}: {exc})") from None
+        if answer not in options:
+            raise UserError(f"{path}:{number}: -: answer_idx: {answer!r} is not an option")
+        items.append(MCQItem(f"medqa-{number}", "medqa", question, options, answer,
+                             subject=str(row.get("meta_info") or "") or None))
     return items
 
 

@@ -8,7 +8,6 @@ A row that cannot become an instruction (empty text, missing field) is counted i
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from promedical.data.instruction import Instruction
-from promedical.io import UserError
+from promedical.io import UserError, iter_jsonl
 
 
 def shared_data_dir() -> Path:
@@ -76,7 +75,7 @@ def text_or_skip(value: Any, report: LoadReport, what: str = "empty_text") -> st
 
 
 def _generic_row(row: dict[str, Any], index: int, spec: SourceSpec, report: LoadReport) -> Instruction | None:
-    report.rows += 1
+    """One counted row (``report.rows`` is the caller's) -> an instruction, or ``None`` with the skip counted."""
     if spec.text_field not in row:
         report.skipped[f"missing_field:{spec.text_field}"] += 1
         return None
@@ -89,31 +88,35 @@ def _generic_row(row: dict[str, Any], index: int, spec: SourceSpec, report: Load
                              reference if isinstance(reference, str) else None)
 
 
+def json_objects(path: Path, report: LoadReport) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` per JSONL line that holds a JSON object; every non-blank line counts as a row,
+    and lines that are not valid UTF-8 JSON or not objects are counted as skipped (``bad_json``,
+    ``not_an_object``) instead of stopping the load."""
+    for number, value, problem in iter_jsonl(path):
+        if problem is not None and number == 0:
+            raise UserError(str(problem))  # the file itself cannot be opened
+        report.rows += 1
+        if problem is not None:
+            report.skipped["bad_json"] += 1
+        elif not isinstance(value, dict):
+            report.skipped["not_an_object"] += 1
+        else:
+            yield number, value
+
+
 @register("jsonl", "")
 def load_jsonl(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                report.rows += 1
-                report.skipped["bad_json"] += 1
-                continue
-            if not isinstance(row, dict):
-                report.rows += 1
-                report.skipped["not_an_object"] += 1
-                continue
-            record = _generic_row(row, number, spec, report)
-            if record is not None:
-                yield record
+    for number, row in json_objects(path, report):
+        record = _generic_row(row, number, spec, report)
+        if record is not None:
+            yield record
 
 
 @register("csv", "")
 def load_csv(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
     with open(path, encoding="utf-8", newline="") as handle:
         for number, row in enumerate(csv.DictReader(handle), start=2):
+            report.rows += 1
             record = _generic_row(row, number, spec, report)
             if record is not None:
                 yield record
@@ -128,6 +131,7 @@ def load_hf(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instru
     if isinstance(data, DatasetDict):
         data = data["train"] if "train" in data else data[next(iter(data))]
     for index, row in enumerate(data):
+        report.rows += 1
         record = _generic_row(dict(row), index, spec, report)
         if record is not None:
             yield record

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from promedical.data.instruction import Instruction
-from promedical.data.sources import LoadReport, SourceSpec, register, text_or_skip
+from promedical.data.sources import LoadReport, SourceSpec, json_objects, register, text_or_skip
 from promedical.rubrics.schema import Rubric
 
 
@@ -45,7 +45,7 @@ def load_kqa(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instr
 
 @register("kqa-questions", "k-qa/questions.jsonl")
 def load_kqa_questions(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
-    for number, row in _jsonl(path, report):
+    for number, row in json_objects(path, report):
         text = text_or_skip(row.get("Question"), report)
         if text:
             yield Instruction.build(text, spec.label or "kqa-questions", _lic(spec, "MIT"), str(number),
@@ -62,7 +62,7 @@ def load_healthbench(path: Path, spec: SourceSpec, report: LoadReport) -> Iterat
 
 @register("medquad", "medquad/medquad_answered.jsonl")
 def load_medquad(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
-    for number, row in _jsonl(path, report):
+    for number, row in json_objects(path, report):
         text = text_or_skip(row.get("question"), report)
         if text:
             yield Instruction.build(text, spec.label or "medquad", _lic(spec, "CC BY 4.0"),
@@ -72,7 +72,7 @@ def load_medquad(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[I
 
 @register("medinstruct", "alpacare_medinstruct/MedInstruct-test.jsonl")
 def load_medinstruct(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
-    for number, row in _jsonl(path, report):
+    for number, row in json_objects(path, report):
         text = text_or_skip(row.get("instruction"), report)
         extra = row.get("input")
         if text and isinstance(extra, str) and extra.strip() and extra.strip() != "<noinput>":
@@ -97,7 +97,7 @@ def load_medinstruct_seed(path: Path, spec: SourceSpec, report: LoadReport) -> I
 
 @register("icliniq", "alpacare_medinstruct/reference_outputs/gpt-4/iCliniq_output.jsonl")
 def load_icliniq(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
-    for number, row in _jsonl(path, report):
+    for number, row in json_objects(path, report):
         text = text_or_skip(row.get("input") or row.get("instruction"), report)
         if text:
             yield Instruction.build(text, spec.label or "icliniq", _lic(spec, "CC BY-NC 4.0"), str(number))
@@ -148,7 +148,7 @@ def load_medicationqa(path: Path, spec: SourceSpec, report: LoadReport) -> Itera
 
 @register("medqa", "medqa_usmle_4opt/phrases_no_exclude_test.jsonl")
 def load_medqa(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
-    for number, row in _jsonl(path, report):
+    for number, row in json_objects(path, report):
         question = text_or_skip(row.get("question"), report)
         if not question:
             continue
@@ -167,23 +167,6 @@ def load_pubmedqa(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[
         if text:
             yield Instruction.build(text, spec.label or "pubmedqa", _lic(spec, "MIT"), str(pmid),
                                     _str(row.get("LONG_ANSWER")), final_decision=row.get("final_decision"))
-
-
-def _jsonl(path: Path, report: LoadReport) -> Iterator[tuple[int, dict[str, Any]]]:
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            report.rows += 1
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                report.skipped["bad_json"] += 1
-                continue
-            if isinstance(row, dict):
-                yield number, row
-            else:
-                report.skipped["not_an_object"] += 1
 
 
 def _json_list(path: Path) -> list[dict[str, Any]]:
