@@ -2,8 +2,9 @@
 
 Prompts: K-QA (201 physician-written questions) and the HealthBench sample (67 rubrics), imported with the
 project's importers from ``../shared/data`` (or ``$PROMEDICAL_SHARED_DATA``; nothing is copied into the repo) and
-split by rubric id with ``promedical.reward.data.split_of`` (seed 0, val 15%, test 30%), the split the reward
-models of ``benchmarks/rm_quality.py`` were trained on: training prompts come from ``train``, measurement prompts
+split by instruction with the project's one split scheme (``promedical.data.splits``, ``HELD_OUT_FRACTIONS``: val
+15%, test 30%; keyed by the normalised last user turn), the split the reward models of ``benchmarks/rm_quality.py``
+were trained on: training prompts come from ``train``, measurement prompts
 from ``test``, so neither the policy nor the RM saw a measurement prompt. Prompts are kept short (single user
 turn, at most ``--max-chars`` characters) for the CPU budget.
 
@@ -38,15 +39,15 @@ CHILD_ENV = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", 
 
 
 def prepare(work: Path, n_train: int, n_eval: int, max_chars: int) -> dict[str, Any]:
+    from promedical.data.splits import HELD_OUT_FRACTIONS, rubric_key, split_of
     from promedical.io import write_jsonl
-    from promedical.reward.data import split_of
     from promedical.rubrics.importers import import_file
     from promedical.rubrics.schema import Tier
 
     rubrics = [*import_file("kqa", SHARED / "k-qa" / "questions_w_answers.jsonl").rubrics,
                *import_file("healthbench", SHARED / "healthbench_samples" / "m42_judge_responses.jsonl").rubrics]
     short = [r for r in rubrics if len(r.prompt) == 1 and len(r.instruction) <= max_chars]
-    split = {name: sorted((r for r in short if split_of(r.id, 0, 0.15, 0.3) == name), key=lambda r: r.id)
+    split = {name: sorted((r for r in short if split_of(rubric_key(r), HELD_OUT_FRACTIONS) == name), key=lambda r: r.id)
              for name in ("train", "test")}
     # interleave sources so both K-QA (no vetoes) and HealthBench (vetoes) are represented
     def pick(items: list[Any], n: int) -> list[Any]:

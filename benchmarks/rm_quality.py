@@ -7,8 +7,9 @@ Data (read from ``../shared/data`` or ``$PROMEDICAL_SHARED_DATA``; nothing is co
 * the package's hand-labelled sample set (``promedical/samples``: several answers per prompt, the only source of
   same-criterion pairs here, since the K-QA annotation file labels one LLM answer per question).
 
-Every source is split by rubric (question) with ``promedical.reward.data.split_rubrics`` (seed 0: test 30%,
-val 15%, train 55%): no question is in two splits. Each variant is trained with ``promedical rm train`` on
+Every source is split by instruction with the project's one split scheme (``promedical.data.splits``: a salted
+hash of the normalised last user turn; ``HELD_OUT_FRACTIONS``: test 30%, val 15%, train 55%): no question is in
+two splits, even when two rubrics (different ids) share it. Each variant is trained with ``promedical rm train`` on
 train, calibrated on val, evaluated with ``promedical rm eval`` on test. Labelled sets, runs and reports go
 under ``--work`` (default ``/tmp/promedical-rm-quality``); the Markdown table is printed at the end.
 
@@ -35,11 +36,11 @@ VARIANTS = {  # name -> (config, overrides)
 }
 
 
-def build_sets(work: Path, seed: int) -> dict[str, Any]:
+def build_sets(work: Path) -> dict[str, Any]:
     """Write train/val/test labelled-set directories (rubrics, responses, verdicts per split)."""
+    from promedical.data.splits import HELD_OUT_FRACTIONS, rubric_key, split_of
     from promedical.io import write_jsonl
     from promedical.labels.kqa_nli import import_kqa_nli
-    from promedical.reward.data import split_of
     from promedical.rubrics.importers import import_file
 
     kqa = import_file("kqa", SHARED / "k-qa" / "questions_w_answers.jsonl")
@@ -61,7 +62,7 @@ def build_sets(work: Path, seed: int) -> dict[str, Any]:
         for r in rubrics:
             if r.id not in labelled:
                 continue
-            split = split_of(r.id, seed, 0.15, 0.3)
+            split = split_of(rubric_key(r), HELD_OUT_FRACTIONS)
             splits[split][0].append(r)
             counts[f"{name}/{split}/rubrics"] = counts.get(f"{name}/{split}/rubrics", 0) + 1
         where = {r.id: s for s, (rs, _, _) in splits.items() for r in rs}
@@ -115,12 +116,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/promedical-rm-quality"))
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if not SHARED.is_dir():
         raise SystemExit(f"shared data not found at {SHARED}")
     work: Path = args.work
-    counts = build_sets(work, args.seed)
+    counts = build_sets(work)
     print(json.dumps(counts, sort_keys=True), file=sys.stderr)
     data = {s: str(work / "data" / s) for s in ("train", "val", "test")}
     reports: dict[str, dict[str, Any]] = {}

@@ -18,20 +18,21 @@ Several verdicts on the same (response, criterion) are reduced to one label: a v
 majority (``...majority...``) wins, otherwise the majority of met/unmet among the rest; ties and unscored-only
 items are dropped and counted.
 
-``split_rubrics`` assigns each rubric (question) to train / val / test by a salted hash of its id, so one
-question never lands in two splits.
+``split_rubrics`` assigns each row to train / val / test with the project's one split scheme
+(``promedical.data.splits``: a salted hash of the instruction's normalised text), so two rubrics of one question
+(different ids, same prompt) never land in two splits.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from promedical.data.splits import HELD_OUT_FRACTIONS, SPLIT_SALT, instruction_key, split_of
 from promedical.io import UserError, load_models, read_responses, read_rubrics, read_verdicts
 from promedical.rubrics.records import CriterionPair, Status, Verdict
 from promedical.rubrics.schema import Polarity, Rubric
@@ -200,17 +201,12 @@ def read_many(paths: Sequence[str | Path], derive: bool = True, max_pairs_per_cr
     return data
 
 
-def split_of(rubric_id: str, seed: int, val: float, test: float) -> str:
-    """'train' | 'val' | 'test' for a rubric, stable for a given seed."""
-    digest = hashlib.sha256(f"{seed}:{rubric_id}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
-    return "test" if u < test else "val" if u < test + val else "train"
-
-
-def split_rubrics(data: LabelledData, seed: int = 0, val: float = 0.15, test: float = 0.3) -> dict[str, LabelledData]:
-    out = {name: LabelledData() for name in ("train", "val", "test")}
+def split_rubrics(data: LabelledData, fractions: Mapping[str, float] = HELD_OUT_FRACTIONS,
+                  salt: str = SPLIT_SALT) -> dict[str, LabelledData]:
+    """Rows by split, keyed by their instruction text exactly as ``promedical.data.splits.split_rubrics``."""
+    out = {name: LabelledData() for name in fractions}
     for pair in data.pairs:
-        out[split_of(pair.rubric_id, seed, val, test)].pairs.append(pair)
+        out[split_of(instruction_key(pair.instruction), fractions, salt)].pairs.append(pair)
     for point in data.points:
-        out[split_of(point.rubric_id, seed, val, test)].points.append(point)
+        out[split_of(instruction_key(point.instruction), fractions, salt)].points.append(point)
     return out
