@@ -3,8 +3,10 @@
 Pure functions over score rows (``scores.jsonl`` of a run). Responses are paired by ``rubric_id``; each run must
 have at most one response per rubric. For each metric the difference is ``A - B`` (paired bootstrap CI over
 rubrics, two-sided sign-flip permutation p-value; ``promedical.stats.paired_comparison``). The lexicographic
-outcome per rubric comes from ``promedical.rubrics.scoring.compare`` (fewer vetoes, fail closed; then S1; then S2):
-win, tie, loss, or incomparable when either side has no S1.
+outcome per rubric comes from ``promedical.rubrics.scoring.compare_outcomes`` (fewer vetoes, fail closed; then S1;
+then S2, both over the criteria scored in both runs): win, tie, loss, or incomparable when no proficiency criterion
+was scored in both. Rows written before per-criterion outcomes were recorded fall back to
+``scoring.compare``, which refuses (incomparable) when either side left a quality criterion unscored.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from promedical.io import UserError
-from promedical.rubrics.scoring import DEFAULT_S1_EPSILON, Order, Scores, compare
+from promedical.rubrics.records import Status
+from promedical.rubrics.scoring import DEFAULT_S1_EPSILON, Order, Outcomes, Scores, compare, compare_outcomes
 from promedical.stats import DEFAULT_RESAMPLES, bootstrap_mean, paired_comparison, paired_permutation_test
 
 METRICS = ("overall", "s1", "s2", "s3", "safety_compliance", "unscored_rate")
@@ -27,6 +30,25 @@ def scores_of(row: dict[str, Any]) -> Scores:
     return Scores(s1=row["s1"], s2=int(row["s2"]), s3=int(row["s3"]), veto_unscored=int(row["veto_unscored"]),
                   unscored=int(row["unscored"]), unscored_by_tier=(int(by_tier[0]), int(by_tier[1]), int(by_tier[2])),
                   reward=row["reward"], healthbench=row.get("healthbench"))
+
+
+def outcomes_of(row: dict[str, Any]) -> Outcomes | None:
+    """The per-criterion ``Outcomes`` a score row recorded, or ``None`` for rows written without them."""
+    recorded = row.get("outcomes")
+    if not isinstance(recorded, dict):
+        return None
+    s = scores_of(row)
+    proficiency = {cid: (float(w or 0.0), Status(st)) for cid, (w, st) in recorded["proficiency"].items()}
+    return Outcomes(proficiency=proficiency, bonus={cid: Status(st) for cid, st in recorded["bonus"].items()},
+                    s3_fail_closed=s.s3_fail_closed, unscored=s.unscored_by_tier)
+
+
+def order_of(x: dict[str, Any], y: dict[str, Any], s1_epsilon: float) -> Order | None:
+    """Lexicographic order of two score rows for one rubric (see the module docstring)."""
+    ox, oy = outcomes_of(x), outcomes_of(y)
+    if ox is not None and oy is not None:
+        return compare_outcomes(ox, oy, s1_epsilon).order
+    return compare(scores_of(x), scores_of(y), s1_epsilon)
 
 
 def _metric(row: dict[str, Any], name: str) -> float:
@@ -79,7 +101,7 @@ def compare_rows(
         metrics[name] = {**result.as_dict(),
                          "mean_a": float(a[both].mean()) if both.any() else None,
                          "mean_b": float(b[both].mean()) if both.any() else None}
-    orders = [compare(scores_of(x), scores_of(y), s1_epsilon) for x, y in pairs]
+    orders = [order_of(x, y, s1_epsilon) for x, y in pairs]
     decided = np.array([int(o) for o in orders if o is not None], dtype=np.float64)
     counts = {"win": int((decided == Order.A_BETTER).sum()), "tie": int((decided == Order.TIE).sum()),
               "loss": int((decided == Order.B_BETTER).sum()), "incomparable": sum(o is None for o in orders)}

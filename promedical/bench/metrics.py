@@ -82,6 +82,12 @@ def response_rows(
             "specialty": rubric.meta.specialty or UNLABELLED,
             "tiers": tiers,
             "axes": dict(axes),
+            # per-criterion outcomes of the quality tiers, so that a paired comparison can restrict S1 and S2 to
+            # the criteria scored for both runs (``bench.compare``)
+            "outcomes": {"proficiency": {c.id: [c.weight, per.get(c.id, Status.UNSCORED).value]
+                                         for c in rubric.criteria if c.tier is Tier.PROFICIENCY},
+                         "bonus": {c.id: per.get(c.id, Status.UNSCORED).value
+                                   for c in rubric.criteria if c.tier is Tier.BONUS}},
         })
     return rows, scored.summary
 

@@ -1,10 +1,13 @@
 """Preference pairs from judged candidates, and their criterion-level expansion. Pure functions on values.
 
 Pair rule (docs/data_pipeline.md): every unordered pair of a rubric's scored candidates (visited in response-id
-order) goes through ``promedical.rubrics.scoring.compare`` with ``s1_epsilon`` -- fewer vetoes (fail closed: an
-unscored veto counts as violated), then higher S1 beyond epsilon, then more bonus criteria met. ``TIE`` gives no
-pair; ``None`` (either side has no S1, i.e. every proficiency criterion unscored) gives no pair. Optional sampling
-keeps at most ``max_pairs_per_rubric`` pairs per rubric, chosen by a seeded hash of the pair id (stable).
+order) goes through ``promedical.rubrics.scoring.compare_responses`` with ``s1_epsilon`` -- fewer vetoes (fail
+closed: an unscored veto counts as violated), then higher S1 beyond epsilon, then more bonus criteria met, S1 and
+S2 taken over the criteria scored for *both* responses. ``TIE`` gives no pair; incomparable (equal vetoes and no
+proficiency criterion scored for both) gives no pair and is counted as ``unscorable``. A known-safe response always
+beats a violating one, even when the violating one has no S1. Every pair records both sides' unscored counts.
+Optional sampling keeps at most ``max_pairs_per_rubric`` pairs per rubric, chosen by a seeded hash of the pair id
+(stable).
 
 Expansion: each pair becomes one ``CriterionPair`` per criterion on which the two responses differ. A ``required``
 criterion prefers the response that meets it; a ``prohibited`` veto prefers the one that does not. A criterion that
@@ -22,7 +25,7 @@ from typing import Any
 from promedical.hashing import content_hash
 from promedical.rubrics.records import CriterionPair, PreferencePair, Response, Status
 from promedical.rubrics.schema import Criterion, Polarity, Rubric
-from promedical.rubrics.scoring import DEFAULT_S1_EPSILON, Order, Scores, compare, score
+from promedical.rubrics.scoring import DEFAULT_S1_EPSILON, TIER_NAMES, Order, compare_responses
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +35,8 @@ class PairRule:
     seed: int = 0
 
     def describe(self) -> dict[str, Any]:
-        return {"rule": "lexicographic s3>s1>s2 via scoring.compare", "s1_epsilon": self.s1_epsilon,
+        return {"rule": "lexicographic s3>s1>s2 on commonly scored criteria via scoring.compare_responses",
+                "s1_epsilon": self.s1_epsilon,
                 "sampling": "all" if self.max_pairs_per_rubric is None else
                 f"at most {self.max_pairs_per_rubric} per rubric by seeded hash", "seed": self.seed}
 
@@ -52,14 +56,9 @@ class PairReport:
                 "decided_by": dict(sorted(self.decided_by.items()))}
 
 
-def decided_by(chosen: Scores, rejected: Scores, s1_epsilon: float) -> str:
-    """Which key of the lexicographic order separated an already-ordered pair."""
-    if chosen.s3_fail_closed != rejected.s3_fail_closed:
-        return "s3"
-    assert chosen.s1 is not None and rejected.s1 is not None
-    if abs(chosen.s1 - rejected.s1) > s1_epsilon:
-        return "s1"
-    return "s2"
+def _side(values: tuple[Any, Any], a_first: bool) -> tuple[Any, Any]:
+    """A comparison's (A, B) values as (chosen's, rejected's)."""
+    return values if a_first else (values[1], values[0])
 
 
 def build_pairs(
@@ -73,30 +72,31 @@ def build_pairs(
     """All decisive pairs of ``responses`` (to ``rubric``) under the lexicographic rule."""
     report = report if report is not None else PairReport()
     ordered = sorted(responses, key=lambda r: r.id)
-    scores = {r.id: score(rubric, statuses.get(r.id, {})) for r in ordered}
     prompt = [m.model_dump() for m in rubric.prompt]
     pairs: list[PreferencePair] = []
     for a, b in combinations(ordered, 2):
         report.considered += 1
-        order = compare(scores[a.id], scores[b.id], rule.s1_epsilon)
-        if order is None:
+        result = compare_responses(rubric, statuses.get(a.id, {}), statuses.get(b.id, {}), rule.s1_epsilon)
+        if result.order is None:
             report.unscorable += 1
             continue
-        if order is Order.TIE:
+        if result.order is Order.TIE or result.decided_by is None:
             report.ties += 1
             continue
-        chosen, rejected = (a, b) if order is Order.A_BETTER else (b, a)
-        sc, sr = scores[chosen.id], scores[rejected.id]
-        assert sc.s1 is not None and sr.s1 is not None
-        key = decided_by(sc, sr, rule.s1_epsilon)
+        a_first = result.order is Order.A_BETTER
+        chosen, rejected = (a, b) if a_first else (b, a)
+        (s1c, s1r), (s2c, s2r), (s3c, s3r), (uc, ur) = (_side(v, a_first) for v in (
+            result.s1, result.s2, result.s3, result.unscored))
         pairs.append(PreferencePair(
             id="pp-" + content_hash([rubric.id, rubric.version, chosen.id, rejected.id]),
             rubric_id=rubric.id, prompt=prompt, chosen_id=chosen.id, rejected_id=rejected.id,
-            chosen=chosen.text, rejected=rejected.text, decided_by=key,
-            margins={"s3": float(sr.s3_fail_closed - sc.s3_fail_closed), "s1": sc.s1 - sr.s1,
-                     "s2": float(sc.s2 - sr.s2)},
+            chosen=chosen.text, rejected=rejected.text, decided_by=result.decided_by,
+            margins={"s3": float(s3r - s3c), "s1": None if s1c is None or s1r is None else s1c - s1r,
+                     "s2": float(s2c - s2r)},
+            unscored={"chosen": dict(zip(TIER_NAMES, uc, strict=True)),
+                      "rejected": dict(zip(TIER_NAMES, ur, strict=True))},
             meta={"judge": judge, "rubric_version": rubric.version, "chosen_model": chosen.model,
-                  "rejected_model": rejected.model, **rule.describe()},
+                  "rejected_model": rejected.model, "common_criteria": result.common, **rule.describe()},
         ))
     if rule.max_pairs_per_rubric is not None and len(pairs) > rule.max_pairs_per_rubric:
         pairs.sort(key=lambda p: content_hash([rule.seed, p.id]))

@@ -44,7 +44,7 @@ from promedical.rubrics.records import Status, Verdict
 from promedical.rubrics.review import ReviewDecision
 from promedical.rubrics.review import pass_rate as decision_pass_rate
 from promedical.rubrics.schema import Rubric, Tier
-from promedical.rubrics.scoring import Order, compare, score
+from promedical.rubrics.scoring import Order, compare_responses
 
 OUTCOME_SCHEMA: Literal["promedical.review-outcome/1"] = "promedical.review-outcome/1"
 ROUND_SCHEMA: Literal["promedical.review-round/1"] = "promedical.review-round/1"
@@ -261,7 +261,7 @@ def ratings(session: Session, project: Project) -> list[Rating]:
         rubric, _ = rubric_at(session, task.item_id)
         judged_a, judged_b = _judge_statuses(session, task.response_a), _judge_statuses(session, task.response_b)
         for judge in sorted(set(judged_a) & set(judged_b)):
-            order = compare(score(rubric, judged_a[judge]), score(rubric, judged_b[judge]))
+            order = compare_responses(rubric, judged_a[judge], judged_b[judge]).order
             if order is not None:
                 value = {Order.A_BETTER: "a", Order.B_BETTER: "b", Order.TIE: "tie"}[order]
                 out.append(Rating("pairwise", f"pair:{task.id}", f"judge:{judge}", PAIR_VALUES[value]))

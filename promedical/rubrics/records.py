@@ -85,7 +85,11 @@ class PreferencePair(_Frozen):
     chosen: str
     rejected: str
     decided_by: Literal["s3", "s1", "s2"]  # the first key of the lexicographic order that separated them
-    margins: dict[str, float]  # {"s3": rejected-chosen, "s1": chosen-rejected, "s2": chosen-rejected}
+    # {"s3": rejected-chosen, "s1": chosen-rejected, "s2": chosen-rejected}; S1 and S2 over the criteria scored for
+    # both responses (``s1`` is null when no proficiency criterion was scored for both: the pair was decided on S3)
+    margins: dict[str, float | None]
+    # unscored criteria per side and tier: {"chosen": {"proficiency": n, "bonus": n, "veto": n}, "rejected": {...}}
+    unscored: dict[str, dict[str, int]] = Field(default_factory=dict)
     meta: dict[str, Any] = Field(default_factory=dict)  # judge, models, rule, epsilon
 
 

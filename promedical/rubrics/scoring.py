@@ -11,7 +11,11 @@ Definitions (docs/scoring.md has the worked examples):
 * ``S3 = number of veto criteria violated`` (a ``prohibited`` veto is violated when met, a ``required`` veto when
   unmet). Unscored vetoes are counted apart in ``veto_unscored``; the reward and the preference order add them
   to S3 (fail closed), evaluation reports both.
-* ``reward = clip(S1 + alpha*S2, 0, 1 + beta) - lambda * (S3 + veto_unscored)``; ``None`` when S1 is ``None``.
+* ``reward = clip(S1 + alpha*S2, 0, 1 + beta) - lambda * (S3 + veto_unscored)``. When S1 is ``None`` the reward is
+  ``None`` only for a response with no violated or unknown veto; otherwise the veto still fails closed and the
+  unknown utility is taken at its upper bound: ``1 + beta - lambda * (S3 + veto_unscored)``.
+* Two responses are compared (``compare_responses``) on the vetoes, fail closed, then on S1 and S2 over the
+  criteria scored for *both*: never on two renormalised S1 values over different sets of criteria.
 * HealthBench score: ``sum(points of met criteria) / sum(positive points)`` over scored criteria, as the reference
   grader computes it per example (not clipped; the reference clips only the aggregate mean to [0, 1]).
 """
@@ -22,6 +26,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -29,6 +34,7 @@ from promedical.rubrics.records import Status
 from promedical.rubrics.schema import Criterion, Polarity, Rubric, Tier
 
 DEFAULT_S1_EPSILON = 1e-6
+TIER_NAMES: tuple[str, str, str] = (Tier.PROFICIENCY.value, Tier.BONUS.value, Tier.VETO.value)  # per-tier tuples' order
 
 
 class RewardParams(BaseModel):
@@ -92,7 +98,13 @@ def is_violated(criterion: Criterion, status: Status) -> bool | None:
 
 def reward(s1: float | None, s2: int, s3_fail_closed: int, params: RewardParams) -> float | None:
     if s1 is None:
-        return None
+        if s3_fail_closed == 0:
+            return None  # nothing known either way: unscorable, not zero
+        # The veto fails closed whatever S1 is. The utility is unknown, so it is taken at its upper bound 1 + beta:
+        # the punishment then comes from the vetoes alone, and since lambda >= 1 + beta the result is <= 0, below
+        # any response known to be safe (whose reward is >= 0). Returning None here would let GRPO drop the
+        # completion and the pair builder skip "safe vs violating", i.e. the violation would go unpunished.
+        return 1.0 + params.beta - params.lam * s3_fail_closed
     utility = min(max(s1 + params.alpha * s2, 0.0), 1.0 + params.beta)
     return utility - params.lam * s3_fail_closed
 
@@ -173,19 +185,110 @@ class Order(IntEnum):
 
 
 def compare(a: Scores, b: Scores, s1_epsilon: float = DEFAULT_S1_EPSILON) -> Order | None:
-    """Lexicographic order: fewer vetoes (fail closed), then higher S1 (beyond ``s1_epsilon``), then higher S2.
+    """Lexicographic order of two ``Scores``: fewer vetoes (fail closed), then higher S1, then higher S2.
 
-    Returns ``None`` when either side has no S1 (nothing to compare), ``Order.TIE`` when all three agree.
+    For callers that hold only the scores, not the per-criterion statuses. The veto key always decides when it
+    differs (a known-safe response beats a violating one even when either has no S1). S1 and S2 are compared only
+    when the two sides are known to have been scored on the same criteria, i.e. neither left a proficiency or bonus
+    criterion unscored; otherwise the result is ``None`` (incomparable). With the statuses at hand, use
+    ``compare_responses``, which compares on the criteria scored for both instead of refusing.
     """
-    if a.s1 is None or b.s1 is None:
-        return None
     if a.s3_fail_closed != b.s3_fail_closed:
         return Order.A_BETTER if a.s3_fail_closed < b.s3_fail_closed else Order.B_BETTER
-    if abs(a.s1 - b.s1) > s1_epsilon:
-        return Order.A_BETTER if a.s1 > b.s1 else Order.B_BETTER
-    if a.s2 != b.s2:
-        return Order.A_BETTER if a.s2 > b.s2 else Order.B_BETTER
-    return Order.TIE
+    if a.s1 is None or b.s1 is None:
+        return None
+    if a.unscored_by_tier[:2] != (0, 0) or b.unscored_by_tier[:2] != (0, 0):
+        return None  # different (unknown) sets of scored criteria: refuse rather than compare renormalised S1s
+    return _order_by_quality(a.s1, b.s1, a.s2, b.s2, s1_epsilon)[0]
+
+
+def _order_by_quality(s1_a: float, s1_b: float, s2_a: int, s2_b: int,
+                      s1_epsilon: float) -> tuple[Order, Literal["s1", "s2"] | None]:
+    if abs(s1_a - s1_b) > s1_epsilon:
+        return (Order.A_BETTER if s1_a > s1_b else Order.B_BETTER), "s1"
+    if s2_a != s2_b:
+        return (Order.A_BETTER if s2_a > s2_b else Order.B_BETTER), "s2"
+    return Order.TIE, None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcomes:
+    """What a comparison needs of one response: per-criterion outcomes of the quality tiers, veto count.
+
+    ``proficiency`` maps criterion id to (weight, status), ``bonus`` maps criterion id to status; both include
+    unscored criteria. ``s3_fail_closed`` counts violated and unknown vetoes; ``unscored`` is per tier.
+    """
+
+    proficiency: Mapping[str, tuple[float, Status]]
+    bonus: Mapping[str, Status]
+    s3_fail_closed: int
+    unscored: tuple[int, int, int]
+
+
+def outcomes(rubric: Rubric, statuses: Mapping[str, Status]) -> Outcomes:
+    """The ``Outcomes`` of one response (a criterion with no status counts as unscored)."""
+    s = score(rubric, statuses)
+    proficiency = {c.id: (float(c.weight or 0.0), statuses.get(c.id, Status.UNSCORED))
+                   for c in rubric.criteria if c.tier is Tier.PROFICIENCY}
+    bonus = {c.id: statuses.get(c.id, Status.UNSCORED) for c in rubric.criteria if c.tier is Tier.BONUS}
+    return Outcomes(proficiency=proficiency, bonus=bonus, s3_fail_closed=s.s3_fail_closed,
+                    unscored=s.unscored_by_tier)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """The lexicographic comparison of response A against response B, with what it was decided on.
+
+    ``order`` is ``None`` when the two are incomparable (``reason`` says why). ``s1`` and ``s2`` are each side's
+    values over the criteria scored for both (``common`` counts them per tier); ``s3`` is each side's fail-closed
+    veto count over the whole rubric; ``unscored`` is each side's unscored count per tier (proficiency, bonus,
+    veto).
+    """
+
+    order: Order | None
+    decided_by: Literal["s3", "s1", "s2"] | None
+    s1: tuple[float | None, float | None]
+    s2: tuple[int, int]
+    s3: tuple[int, int]
+    common: dict[str, int]
+    unscored: tuple[tuple[int, int, int], tuple[int, int, int]]
+    reason: str | None = None
+
+
+def compare_outcomes(a: Outcomes, b: Outcomes, s1_epsilon: float = DEFAULT_S1_EPSILON) -> Comparison:
+    """Fewer vetoes (fail closed, whole rubric), then S1, then S2, both over the criteria scored for both.
+
+    Comparing renormalised S1 values over different scored sets would let a response whose heaviest criterion went
+    unscored win on the lighter ones alone; restricting both sides to the common criteria compares like with like.
+    """
+    unknown = (0.0, Status.UNSCORED)
+    common_p = [cid for cid, (_, st) in a.proficiency.items()
+                if st is not Status.UNSCORED and b.proficiency.get(cid, unknown)[1] is not Status.UNSCORED]
+    common_b = [cid for cid, st in a.bonus.items()
+                if st is not Status.UNSCORED and b.bonus.get(cid, Status.UNSCORED) is not Status.UNSCORED]
+    s2 = (sum(a.bonus[c] is Status.MET for c in common_b), sum(b.bonus[c] is Status.MET for c in common_b))
+    total = math.fsum(a.proficiency[c][0] for c in common_p)
+    s1: tuple[float | None, float | None] = (None, None)
+    if common_p and total > 0:
+        s1 = (math.fsum(a.proficiency[c][0] for c in common_p if a.proficiency[c][1] is Status.MET) / total,
+              math.fsum(b.proficiency[c][0] for c in common_p if b.proficiency[c][1] is Status.MET) / total)
+
+    def result(order: Order | None, key: Literal["s3", "s1", "s2"] | None, reason: str | None = None) -> Comparison:
+        return Comparison(order=order, decided_by=key, s1=s1, s2=s2, s3=(a.s3_fail_closed, b.s3_fail_closed),
+                          common={"proficiency": len(common_p), "bonus": len(common_b)},
+                          unscored=(a.unscored, b.unscored), reason=reason)
+
+    if a.s3_fail_closed != b.s3_fail_closed:
+        return result(Order.A_BETTER if a.s3_fail_closed < b.s3_fail_closed else Order.B_BETTER, "s3")
+    if s1[0] is None or s1[1] is None:
+        return result(None, None, "no proficiency criterion scored for both responses")
+    return result(*_order_by_quality(s1[0], s1[1], s2[0], s2[1], s1_epsilon))
+
+
+def compare_responses(rubric: Rubric, a: Mapping[str, Status], b: Mapping[str, Status],
+                      s1_epsilon: float = DEFAULT_S1_EPSILON) -> Comparison:
+    """``compare_outcomes`` of two responses to ``rubric`` given their per-criterion statuses."""
+    return compare_outcomes(outcomes(rubric, a), outcomes(rubric, b), s1_epsilon)
 
 
 def statuses_by_response(
