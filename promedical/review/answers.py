@@ -1,17 +1,20 @@
 """Reviewer operations: list my assignments, show one (blinded), submit labels or a rubric decision.
 
 A reviewer reaches an assignment only through its token and only if it is theirs; any other token is "not found",
-so tokens cannot be probed. Every answer is a new ``Submission`` keyed by a client-chosen ``uid``: sending the same
-uid twice stores it once and returns the first acknowledgement, so retries after a lost response are safe.
-A rubric edit names the revision it was made on; if someone else saved a revision meanwhile the edit is refused
-with 409 instead of overwriting theirs.
+so tokens cannot be probed. Every answer is a new ``Submission`` keyed by a client-chosen ``uid``, unique per
+reviewer (another reviewer's ids are invisible): sending the same uid with the same answer stores it once and
+returns the first acknowledgement, so retries after a lost response are safe; the same uid with a different answer
+is refused with 409. Every answer records the rubric revision it was given on. A rubric edit names the revision
+it was made on, and so may labels (``revision``): if the rubric changed meanwhile the answer is refused with 409
+instead of being read against criteria the reviewer never saw.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +28,7 @@ from promedical.review.rounds import DECISIONS, EditError, apply_edits
 from promedical.review.store import (
     Assignment,
     Label,
+    Project,
     ResponseRow,
     ReviewRound,
     RubricDecision,
@@ -63,18 +67,25 @@ def project_models(session: Session, project_id: int) -> list[str]:
     return list(session.scalars(select(ResponseRow.model).where(ResponseRow.project_id == project_id).distinct()))
 
 
+def project_masker(session: Session, project_id: int) -> blind.Masker:
+    """The masker for one project: the shipped names, its responses' model ids and the admin's extra terms."""
+    project = session.get(Project, project_id)
+    extra = blind.project_terms(project.blind_terms if project is not None else None)
+    return blind.masker([*blind.name_variants(project_models(session, project_id)), *extra])
+
+
 def my_assignments(session: Session, user: CurrentUser) -> list[dict[str, Any]]:
     """The reviewer's own assignments, ordered by token (random), with a masked one-line title each."""
     rows = session.execute(
         select(Assignment, Task).join(Task, Task.id == Assignment.task_id).where(Assignment.reviewer_id == user.id)
     ).all()
-    masks: dict[int, list[str]] = {}
+    maskers: dict[int, blind.Masker] = {}
     out = []
     for assignment, task in sorted(rows, key=lambda row: row[0].token):
         rubric, _ = rubric_at(session, task.item_id)
-        if task.project_id not in masks:
-            masks[task.project_id] = blind.name_variants(project_models(session, task.project_id))
-        title = blind.mask_models(" ".join(rubric.instruction.split())[:90], masks[task.project_id])
+        if task.project_id not in maskers:
+            maskers[task.project_id] = project_masker(session, task.project_id)
+        title = maskers[task.project_id].mask(" ".join(rubric.instruction.split()))[:90]
         out.append({"token": assignment.token, "kind": task.kind, "title": title,
                     "done": assignment.completed_at is not None})
     return out
@@ -102,25 +113,28 @@ def payload(session: Session, user: CurrentUser, token: str) -> dict[str, Any]:
     assignment, task = _mine(session, user, token)
     rubric, number = rubric_at(session, task.item_id)
     latest = _latest_submission(session, assignment.id)
+    masker = project_masker(session, task.project_id)
     if task.kind == "rubric":
-        return _rubric_payload(session, assignment, task, rubric, number, latest)
-    variants = blind.name_variants(project_models(session, task.project_id))
-    labels = {} if latest is None else {
+        return _rubric_payload(session, assignment, task, rubric, number, latest, masker)
+    # The reviewer's own last answer is shown only if it was given on the revision they see now.
+    labels = {} if latest is None or latest.rubric_revision != number else {
         label.criterion_id: label.value
         for label in session.scalars(select(Label).where(Label.submission_id == latest.id))
     }
     response_a = session.get(ResponseRow, task.response_a)
     assert response_a is not None
     if task.kind == "pointwise":
-        return blind.pointwise_payload(token, rubric, response_a.text, variants, labels)
+        return {**blind.pointwise_payload(token, rubric, response_a.text, masker, labels), "revision": number}
     response_b = session.get(ResponseRow, task.response_b)
     assert response_b is not None
     texts = {"a": response_a.text, "b": response_b.text}
-    return blind.pairwise_payload(token, rubric, texts, assignment.display_order, variants, labels.get(""))
+    shown = blind.pairwise_payload(token, rubric, texts, assignment.display_order, masker, labels.get(""))
+    return {**shown, "revision": number}
 
 
 def _rubric_payload(
-    session: Session, assignment: Assignment, task: Task, rubric: Rubric, number: int, latest: Submission | None
+    session: Session, assignment: Assignment, task: Task, rubric: Rubric, number: int, latest: Submission | None,
+    masker: blind.Masker,
 ) -> dict[str, Any]:
     decision = None
     if latest is not None:
@@ -128,8 +142,9 @@ def _rubric_payload(
         if row is not None:
             decision = {"decision": row.decision, "critique": row.critique, "revision": row.revision}
     history = [
-        {"revision": rev.number, "author": author or "import", "reason": rev.reason,
-         "changes": json.loads(rev.changes_json), "at": rev.created_at.isoformat()}
+        {"revision": rev.number, "author": author or "import", "reason": masker.mask(rev.reason or "") or None,
+         "changes": [blind.mask_change(change, masker) for change in json.loads(rev.changes_json)],
+         "at": rev.created_at.isoformat()}
         for rev, author in session.execute(
             select(RubricRevision, User.username)
             .outerjoin(User, User.id == RubricRevision.author_id)
@@ -137,32 +152,82 @@ def _rubric_payload(
             .order_by(RubricRevision.number)
         ).all()
     ]
-    shown = rubric.model_dump(mode="json", exclude={"provenance"})  # the drafting model stays hidden too
+    shown = blind.masked_rubric(rubric, masker)  # the drafting model (provenance) stays hidden too
     return {"token": assignment.token, "kind": "rubric", "rubric": shown,
             "revision": number, "history": history, "decision": decision, "choices": list(DECISIONS)}
 
 
-def _begin_submission(session: Session, assignment: Assignment, uid: str) -> Submission | None:
-    """Return the stored submission if ``uid`` was already acknowledged for this assignment, else add it."""
+def _digest(answer: Mapping[str, Any]) -> str:
+    """A stable digest of an answer as the client sent it (key order and JSON spacing do not matter)."""
+    text = json.dumps(answer, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _replayed(
+    session: Session, user: CurrentUser, assignment: Assignment, uid: str, digest: str,
+    same_as_stored: Callable[[Submission], bool],
+) -> bool:
+    """True if ``uid`` already carries this very answer (a retry); raise 409 if it carries another one.
+
+    Ids are looked up among the reviewer's own submissions only, so the answer never depends on what other
+    reviewers sent. ``same_as_stored`` compares with a submission stored before answers had digests.
+    """
     if not UID.match(uid or ""):
         raise ReviewError(422, "submission uid must be 8-64 characters of letters, digits, '_' or '-'")
-    existing = session.scalar(select(Submission).where(Submission.uid == uid))
-    if existing is not None:
-        if existing.assignment_id != assignment.id:
-            raise ReviewError(409, "submission uid already used for another assignment")
-        return existing
-    return None
+    existing = session.scalar(select(Submission).where(Submission.reviewer_id == user.id, Submission.uid == uid))
+    if existing is None:
+        return False
+    if existing.assignment_id != assignment.id:
+        raise ReviewError(409, f"submission uid {uid} was already used for another of your assignments; "
+                               "send each new answer with a new uid")
+    same = existing.answer_sha256 == digest if existing.answer_sha256 else same_as_stored(existing)
+    if not same:
+        raise ReviewError(409, f"submission uid {uid} was already used with a different answer; the first answer "
+                               "is kept: send a changed answer with a new uid")
+    return True
 
 
-def submit_labels(session: Session, user: CurrentUser, token: str, uid: str, answers: Mapping[str, str]) -> Ack:
-    """Store a pointwise (criterion id -> met/unmet, every criterion) or pairwise (``answer``: 1/2/tie) answer."""
+def _stored_labels(session: Session, submission: Submission) -> dict[str, str]:
+    return {label.criterion_id: label.value
+            for label in session.scalars(select(Label).where(Label.submission_id == submission.id))}
+
+
+def _check_revision(given: int | None, current: int) -> int:
+    """The revision an answer is recorded against: the one the client names, which must still be current."""
+    if given is not None and given != current:
+        raise ReviewError(409, f"the rubric changed since you opened it (revision {current}, yours {given}); "
+                               "reload, read the criteria again and answer again")
+    return current
+
+
+def submit_labels(
+    session: Session, user: CurrentUser, token: str, uid: str, answers: Mapping[str, str],
+    revision: int | None = None,
+) -> Ack:
+    """Store a pointwise (criterion id -> met/unmet, every criterion) or pairwise (``answer``: 1/2/tie) answer.
+
+    ``revision`` is the rubric revision the reviewer saw; without it the answer is recorded against the current
+    revision.
+    """
     assignment, task = _mine(session, user, token)
     if task.kind == "rubric":
         raise ReviewError(422, "this assignment takes a rubric decision, not labels")
-    if _begin_submission(session, assignment, uid) is not None:
+    digest = _digest({"kind": "labels", "answers": dict(answers), "revision": revision})
+
+    def same_as_stored(stored: Submission) -> bool:
+        if task.kind == "pointwise":
+            return _stored_labels(session, stored) == dict(answers)
+        try:
+            given = blind.canonical_pair_answer(assignment.display_order, str(answers.get("answer", "")))
+        except ValueError:
+            return False
+        return _stored_labels(session, stored) == {"": given}
+
+    if _replayed(session, user, assignment, uid, digest, same_as_stored):
         return Ack(uid, duplicate=True)
+    rubric, current = rubric_at(session, task.item_id)
+    number = _check_revision(revision, current)
     if task.kind == "pointwise":
-        rubric, _ = rubric_at(session, task.item_id)
         ids = [c.id for c in rubric.criteria]
         missing = [i for i in ids if i not in answers]
         extra = sorted(set(answers) - set(ids))
@@ -179,7 +244,8 @@ def submit_labels(session: Session, user: CurrentUser, token: str, uid: str, ans
             values = {"": blind.canonical_pair_answer(assignment.display_order, str(answers.get("answer", "")))}
         except ValueError as exc:
             raise ReviewError(422, str(exc)) from None
-    submission = Submission(uid=uid, assignment_id=assignment.id)
+    submission = Submission(uid=uid, assignment_id=assignment.id, reviewer_id=user.id, rubric_revision=number,
+                            answer_sha256=digest)
     session.add(submission)
     session.flush()
     session.add_all(Label(submission_id=submission.id, criterion_id=k, value=v) for k, v in values.items())
@@ -197,7 +263,15 @@ def submit_decision(
         raise ReviewError(422, "this assignment takes labels, not a rubric decision")
     if decision not in DECISIONS:
         raise ReviewError(422, f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
-    if _begin_submission(session, assignment, uid) is not None:
+    digest = _digest({"kind": "decision", "decision": decision, "base_revision": base_revision,
+                      "critique": critique.strip(), "reason": reason.strip(),
+                      "edits": {k: dict(v) for k, v in (edits or {}).items()} if decision == "edit" else {}})
+
+    def same_as_stored(stored: Submission) -> bool:
+        row = session.scalar(select(RubricDecision).where(RubricDecision.submission_id == stored.id))
+        return row is not None and (row.decision, row.critique) == (decision, critique.strip() or None)
+
+    if _replayed(session, user, assignment, uid, digest, same_as_stored):
         return Ack(uid, duplicate=True)
     item = session.get(RubricItem, task.item_id)
     assert item is not None
@@ -208,8 +282,10 @@ def submit_decision(
         raise ReviewError(422, "a rejection needs a critique")
     revision = item.revision
     if decision == "edit":
-        revision = _save_edit(session, user, item, base_revision, edits or {}, reason)
-    submission = Submission(uid=uid, assignment_id=assignment.id)
+        shown = project_masker(session, task.project_id)
+        revision = _save_edit(session, user, item, base_revision, edits or {}, reason, shown)
+    submission = Submission(uid=uid, assignment_id=assignment.id, reviewer_id=user.id, rubric_revision=base_revision,
+                            answer_sha256=digest)
     session.add(submission)
     session.flush()
     session.add(RubricDecision(submission_id=submission.id, decision=decision, critique=critique.strip() or None,
@@ -218,12 +294,29 @@ def submit_decision(
     return Ack(uid, duplicate=False)
 
 
+def _unmasked(edits: Mapping[str, Mapping[str, Any]], current: Rubric, masker: blind.Masker
+              ) -> dict[str, dict[str, Any]]:
+    """Edits with every text the reviewer sent back exactly as it was shown (masked) replaced by the stored text.
+
+    The edit form shows criterion texts masked; sending one back unchanged must not write ``[model]`` into it.
+    """
+    stored = {c.id: c.text for c in current.criteria}
+    out: dict[str, dict[str, Any]] = {}
+    for cid, fields in edits.items():
+        out[cid] = dict(fields)
+        text = fields.get("text")
+        if cid in stored and isinstance(text, str) and text.strip() == masker.mask(stored[cid]).strip():
+            out[cid]["text"] = stored[cid]
+    return out
+
+
 def _save_edit(
     session: Session, user: CurrentUser, item: RubricItem, base: int, edits: Mapping[str, Mapping[str, Any]],
-    reason: str,
+    reason: str, masker: blind.Masker,
 ) -> int:
     original, _ = rubric_at(session, item.id, 0)
     current, _ = rubric_at(session, item.id, base)
+    edits = _unmasked(edits, current, masker)
     round_number = session.scalar(select(ReviewRound.number).where(ReviewRound.id == item.round_id))
     try:
         edited, changes = apply_edits(original, current, edits, author=user.username, review_round=round_number,

@@ -68,6 +68,7 @@ class Project(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    blind_terms: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list of extra names to mask
 
 
 class ReviewRound(Base):
@@ -156,12 +157,21 @@ class Assignment(Base):
 
 
 class Submission(Base):
-    """One acknowledged answer; ``uid`` is chosen by the client so a retried request is stored once."""
+    """One acknowledged answer; ``uid`` is chosen by the client so a retried request is stored once.
+
+    ``uid`` is unique per reviewer only, so it reveals nothing about other reviewers. ``rubric_revision`` is the
+    revision of the rubric the answer was given on (with ``RubricRevision`` it recovers every criterion as shown);
+    ``answer_sha256`` is a digest of the answer, so a reused uid with a different answer can be refused.
+    """
 
     __tablename__ = "submissions"
+    __table_args__ = (UniqueConstraint("reviewer_id", "uid", name="uq_submissions_reviewer_uid"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    uid: Mapped[str] = mapped_column(String(64), unique=True)
+    uid: Mapped[str] = mapped_column(String(64))
     assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"), index=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    rubric_revision: Mapped[int] = mapped_column(Integer)
+    answer_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
