@@ -8,9 +8,14 @@ those metrics take, so an LLM judge and the RM are measured by the same code:
 * a criterion's *satisfaction margin* is ``score - threshold`` when the verdict carries a reward-model score
   (``meta.score`` and ``meta.threshold``), else ``+1`` when the verdict satisfies the criterion (met, or for a
   ``prohibited`` veto not met) and ``-1`` when it does not; the decision threshold is 0;
+* the reference is one label judge, chosen as ``judge meta-eval`` chooses it (``choose_reference``): the one
+  requested, else the only one, else the one named ``*majority`` (K-QA's label file holds three physicians and
+  their majority; reading all four would count every item four times). Each (response, criterion) counts once:
+  agreeing duplicate labels collapse, disagreeing ones drop the item (counted, ``label_conflicts``), and the same
+  holds for the judge's verdicts, which must come from one judge;
 * pointwise items: every expert-labelled (response, criterion) the judge scored;
-* pairwise items: per rubric and criterion, every pair of responses the experts split (one satisfies it, the other
-  does not), ``chosen`` being the satisfying one; a judge tie counts one half;
+* pairwise items: per rubric and criterion, every pair of *different* responses the experts split (one satisfies
+  it, the other does not), ``chosen`` being the satisfying one; a judge tie counts one half;
 * expert labels that are ``unscored`` grade nothing and are dropped (counted); judge verdicts that are missing or
   ``unscored`` are counted as such (``coverage``) and left out of the accuracies, never read as wrong or right.
 """
@@ -23,6 +28,7 @@ from collections.abc import Sequence
 from itertools import combinations
 from typing import Any
 
+from promedical.judge.meta_eval import choose_reference, dedupe
 from promedical.reward.eval import ScoredPair, ScoredPoint, evaluate
 from promedical.rubrics.records import Status, Verdict
 from promedical.rubrics.schema import Polarity, Rubric
@@ -49,15 +55,31 @@ def _prob(verdict: Verdict, m: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(min(m, 60.0), -60.0)))
 
 
+def reference_labels(labels: Sequence[Verdict], reference: str | None = None) -> tuple[str, list[Verdict]]:
+    """The chosen reference judge and its labels (``ValueError`` when it cannot be chosen)."""
+    name = choose_reference((v.judge for v in labels), reference)
+    return name, [v for v in labels if v.judge == name]
+
+
 def judge_items(rubrics: Sequence[Rubric], judged: Sequence[Verdict], labels: Sequence[Verdict],
                 ) -> tuple[list[ScoredPoint], list[ScoredPair], dict[str, int]]:
-    """Scored points and pairs (see the module docstring) and the counts of what was left out."""
+    """Scored points and pairs (see the module docstring) and the counts of what was left out.
+
+    ``labels`` are one reference judge's and ``judged`` one judge's verdicts (``ValueError`` otherwise).
+    """
+    for what, verdicts in (("labels", labels), ("judge verdicts", judged)):
+        names = sorted({v.judge for v in verdicts})
+        if len(names) > 1:
+            raise ValueError(f"{what} come from several judges ({', '.join(names)}): give one")
     criteria = {(r.id, c.id): c for r in rubrics for c in r.criteria}
-    by_key = {(v.response_id, v.criterion_id): v for v in judged}
-    counts: Counter[str] = Counter()
+    reference, label_dup, label_conflict = dedupe(labels)
+    by_key, judge_dup, judge_conflict = dedupe(judged)
+    counts: Counter[str] = Counter({"label_duplicates": label_dup, "label_conflicts": label_conflict,
+                                    "judge_duplicates": judge_dup, "judge_conflicts": judge_conflict})
     points: list[ScoredPoint] = []
-    labelled: dict[tuple[str, str], list[tuple[str, bool, float | None]]] = {}
-    for label in labels:
+    # per (rubric, criterion): response id -> (expert says satisfied, judge margin or None); one entry per response
+    labelled: dict[tuple[str, str], dict[str, tuple[bool, float | None]]] = {}
+    for key, label in sorted(reference.items()):
         criterion = criteria.get((label.rubric_id, label.criterion_id))
         if criterion is None:
             counts["label_unknown_criterion"] += 1
@@ -66,7 +88,7 @@ def judge_items(rubrics: Sequence[Rubric], judged: Sequence[Verdict], labels: Se
             counts["label_unscored"] += 1
             continue
         truth = satisfied(criterion.polarity, label.status)
-        verdict = by_key.get((label.response_id, label.criterion_id))
+        verdict = by_key.get(key)
         m: float | None = None
         if verdict is None:
             counts["judge_missing"] += 1
@@ -75,11 +97,12 @@ def judge_items(rubrics: Sequence[Rubric], judged: Sequence[Verdict], labels: Se
         else:
             m = margin(verdict, criterion.polarity)
             points.append(ScoredPoint(tier=criterion.tier.value, satisfied=truth, score=m, prob=_prob(verdict, m)))
-        labelled.setdefault((label.rubric_id, label.criterion_id), []).append((label.response_id, truth, m))
+        labelled.setdefault((label.rubric_id, label.criterion_id), {})[label.response_id] = (truth, m)
     pairs: list[ScoredPair] = []
     for (rubric_id, criterion_id), items in labelled.items():
         tier = criteria[(rubric_id, criterion_id)].tier.value
-        for (_, ta, ma), (_, tb, mb) in combinations(items, 2):
+        # keys are response ids, so every pair compares two different responses
+        for (_, (ta, ma)), (_, (tb, mb)) in combinations(sorted(items.items()), 2):
             if ta == tb:
                 continue
             if ma is None or mb is None:
@@ -92,9 +115,11 @@ def judge_items(rubrics: Sequence[Rubric], judged: Sequence[Verdict], labels: Se
 
 
 def judge_eval(rubrics: Sequence[Rubric], judged: Sequence[Verdict], labels: Sequence[Verdict],
-               n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """The paper-format report for one judge (JSON-ready)."""
-    points, pairs, counts = judge_items(rubrics, judged, labels)
+               n_resamples: int = 2000, seed: int = 0, reference: str | None = None) -> dict[str, Any]:
+    """The paper-format report for one judge (JSON-ready) against one reference label judge (see
+    ``reference_labels``); ``ValueError`` when the reference cannot be chosen or the verdicts mix judges."""
+    ref, chosen = reference_labels(labels, reference)
+    points, pairs, counts = judge_items(rubrics, judged, chosen)
     report = evaluate(points, pairs, {"proficiency": 0.0, "bonus": 0.0, "veto": 0.0}, n_resamples=n_resamples,
                       seed=seed)
     report.pop("thresholds", None)
@@ -102,7 +127,9 @@ def judge_eval(rubrics: Sequence[Rubric], judged: Sequence[Verdict], labels: Seq
     report["per_tier"] = {TIER_NAMES[t]: v for t, v in report["per_tier"].items()}
     report.update({
         "judges": sorted({v.judge for v in judged}),
-        "reference": sorted({v.judge for v in labels}),
+        "reference": ref,
+        "label_judges": sorted({v.judge for v in labels}),
+        "n_items": labelled,
         "counts": counts,
         "coverage": counts["labels_used"] / labelled if labelled else None,
         "overall_accuracy": report["pointwise_accuracy"],

@@ -10,6 +10,7 @@ import typer
 from promedical.cli.common import JSON_HELP, emit_json, progress, stderr
 from promedical.io import UserError, atomic_writer, write_json, write_jsonl
 from promedical.runs import write_manifest
+from promedical.unscored import DEFAULT_MAX_UNSCORED_RATE, MAX_UNSCORED_HELP
 
 app = typer.Typer(help="Evaluate policies on held-out rubrics and external benchmarks, with CIs and paired tests.",
                   no_args_is_help=True)
@@ -114,9 +115,13 @@ def run(
     resamples: int = typer.Option(10_000, "--resamples", help="Bootstrap resamples per CI."),
     timeout: float = typer.Option(120.0, "--timeout", help="Per-request timeout for HTTP backends (s)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Also write report.html into the run."),
+    max_unscored_rate: float = typer.Option(DEFAULT_MAX_UNSCORED_RATE, "--max-unscored-rate", help=(
+        MAX_UNSCORED_HELP + " Failed generations count: their criteria are unscored.")),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Generate with a policy on held-out rubrics, judge, score, and summarise with bootstrap CIs."""
+    from promedical.unscored import check_verdicts, validate_max_rate
+
     from promedical.bench.run import BenchConfig, evaluate, generate, judge_all, run_audit, select
     from promedical.io import read_rubrics
     from promedical.judge.protocol import load_judge
@@ -127,7 +132,8 @@ def run(
         raise UserError("-: -: -: --max-tokens must be >= 1 and --resamples >= 100")
     config = BenchConfig(bench=str(bench), policy=policy, judge=judge, limit=limit, seed=seed,
                          temperature=temperature, top_p=top_p, max_tokens=max_tokens, system=system, alpha=alpha,
-                         beta=beta, lam=lam, n_resamples=resamples, train=train)
+                         beta=beta, lam=lam, n_resamples=resamples, train=train,
+                         max_unscored_rate=validate_max_rate(max_unscored_rate))
     rubrics = select(read_rubrics([bench]), limit, seed)
     if not rubrics:
         raise UserError(f"{bench}: -: -: no rubrics")
@@ -150,6 +156,8 @@ def run(
         if close is not None:
             close()
     write_jsonl(out / "verdicts.jsonl", verdicts)
+    # No summary for a run that measured almost nothing: the verdicts (with their reasons) stay for inspection.
+    check_verdicts(verdicts, max_unscored_rate, str(out / "verdicts.jsonl"))
     rows, summary = evaluate(rubrics, responses, verdicts, config)
     write_jsonl(out / "scores.jsonl", rows)
     if train:
@@ -250,7 +258,9 @@ def report_cmd(
 def judge_eval_cmd(
     rubrics: list[Path] = typer.Option(..., "--rubrics", "-r", help="Rubric JSONL file(s)."),
     labels: Path = typer.Option(..., "--labels", "-l", help="Expert verdict JSONL (the reference)."),
-    verdicts: Path | None = typer.Option(None, "--verdicts", "-v", help="The judge's verdict JSONL."),
+    reference: str | None = typer.Option(None, "--reference", help="Label judge to use as the reference (default: "
+                                         "the only one, else the one named '*majority')."),
+    verdicts: Path | None = typer.Option(None, "--verdicts", "-v", help="The judge's verdict JSONL (one judge)."),
     judge: str | None = typer.Option(None, "--judge", "-j", help="Or a judge spec: grade the labelled responses now."),
     responses: Path | None = typer.Option(None, "--responses", "-x", help="Responses (needed with --judge)."),
     out: Path | None = typer.Option(None, "-o", "--out", help="Directory for judge_eval.json (and the verdicts)."),
@@ -260,13 +270,17 @@ def judge_eval_cmd(
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Pointwise/pairwise accuracy per tier, overall accuracy, veto precision/recall/F1 of a judge or RM."""
-    from promedical.bench.judge_eval import judge_eval
+    from promedical.bench.judge_eval import judge_eval, reference_labels
     from promedical.io import read_responses, read_rubrics, read_verdicts
 
     if (verdicts is None) == (judge is None):
         raise UserError("-: -: -: --verdicts / --judge: give exactly one of them")
     rubric_list = read_rubrics(rubrics)
-    reference = read_verdicts(labels)
+    label_verdicts = read_verdicts(labels)
+    try:
+        _, counted = reference_labels(label_verdicts, reference)
+    except ValueError as exc:
+        raise UserError(f"{labels}: -: -: --reference: {exc}") from None
     if verdicts is not None:
         judged = read_verdicts(verdicts)
     else:
@@ -275,7 +289,7 @@ def judge_eval_cmd(
         if responses is None:
             raise UserError("-: -: -: --responses: needed with --judge")
         by_id = {r.id: r for r in rubric_list}
-        keys = {v.response_id for v in reference}
+        keys = {v.response_id for v in counted}  # grade only the responses the reference labels
         todo = [(by_id[x.rubric_id], x) for x in read_responses(responses) if x.id in keys and x.rubric_id in by_id]
         grader = load_judge(str(judge), timeout=timeout, cache_path=(out / "judge.sqlite") if out else None)
         try:
@@ -286,7 +300,11 @@ def judge_eval_cmd(
                 close()
         if out is not None:
             write_jsonl(out / "verdicts.jsonl", judged)
-    report = judge_eval(rubric_list, judged, reference, n_resamples=resamples, seed=seed)
+    try:
+        report = judge_eval(rubric_list, judged, label_verdicts, n_resamples=resamples, seed=seed,
+                            reference=reference)
+    except ValueError as exc:  # the reference was checked above: what is left is a verdict file of several judges
+        raise UserError(f"{verdicts or judge}: -: -: judge: {exc}") from None
     if out is not None:
         write_json(out / "judge_eval.json", report)
     if json_out:
@@ -295,6 +313,8 @@ def judge_eval_cmd(
     def show(e: dict[str, object] | None) -> str:
         return "n/a" if not e or e.get("value") is None else f"{e['value']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
 
+    typer.echo(f"reference {report['reference']}: {report['n_items']} labelled (response, criterion) items, "
+               f"{report['n_points']} scored, {report['n_pairs']} pairs")
     typer.echo(f"overall accuracy {show(report['overall_accuracy'])}, pairwise {show(report['pairwise_accuracy'])}, "
                f"coverage {report['coverage']}")
     for tier, m in report["per_tier"].items():
