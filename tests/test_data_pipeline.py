@@ -131,24 +131,38 @@ def test_review_rounds_through_the_cli(tmp_path: Path) -> None:
     assert again.returncode == 2 and "expected 2" in again.stderr
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not present")
-def test_ctrl_c_says_how_to_resume_and_the_rerun_keeps_finished_stages(tmp_path: Path) -> None:
-    import signal
-    import time
+INTERRUPTED = "interrupted: completed work is kept; run the same command again to resume"
 
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not present")
+@pytest.mark.parametrize(("until", "point"), [
+    ("dedup", "after:sources"),  # mid-run: the next stage must not start
+    ("dedup", "after:sources@finaliser"),  # ... even when the KeyboardInterrupt is lost in a finaliser
+    ("sources", "before:sources"),
+    ("sources", "after:sources@finaliser"),  # the last stage's work done, its interrupt swallowed
+    ("sources", "reported"),  # the summary already printed
+    ("sources", "reported@finaliser"),
+    ("sources", "exit"),  # the very end: the exit code about to be decided
+    ("sources", "exit@finaliser"),
+])
+def test_ctrl_c_at_any_point_exits_130_and_the_rerun_keeps_finished_stages(tmp_path: Path, until: str,
+                                                                          point: str) -> None:
+    """Fault injection: PROMEDICAL_FAULT_SIGINT_AT makes the run send itself SIGINT (what Ctrl-C sends) at a named
+    point, so each timing is hit every time; ``@finaliser`` sends it from inside a ``__del__``, where Python prints
+    the KeyboardInterrupt as "Exception ignored" and carries on (what a busy machine's garbage collector does)."""
     run_dir = tmp_path / "run"
     config = ROOT / "configs" / "pipeline_tiny.yaml"
-    command = [sys.executable, "-m", "promedical", "data", "run", "-c", str(config), "--run-dir", str(run_dir)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 600
-    while not (run_dir / "sources.manifest.json").exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert process.poll() is None, "the run ended before it could be interrupted"
-    process.send_signal(signal.SIGINT)  # what Ctrl-C sends
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 130
-    assert "interrupted: completed work is kept; run the same command again to resume" in err
-    again = summary(cli("run", "-c", str(config), "--run-dir", str(run_dir), "--until", "dedup", "--json"))
-    first = again["stages"][0]
-    assert first["stage"] == "sources" and first["skipped"] is True  # finished before the signal: not redone
+    command = [sys.executable, "-m", "promedical", "data", "run", "-c", str(config), "--run-dir", str(run_dir),
+               "--until", until, "--json"]
+    env = {**os.environ, "PROMEDICAL_FAULT_SIGINT_AT": point}
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
+    assert run.returncode == 130, run.stderr[-2000:]
+    assert INTERRUPTED in run.stderr
+    if point.endswith("@finaliser"):
+        assert "Exception ignored" in run.stderr and "KeyboardInterrupt" in run.stderr  # the window was hit
+    assert not (run_dir / "dedup.manifest.json").exists()  # dedup never started
+    if point == "before:sources":
+        assert not (run_dir / "sources.manifest.json").exists()
+        return
+    again = summary(cli("run", "-c", str(config), "--run-dir", str(run_dir), "--until", "sources", "--json"))
+    assert again["stages"] == [{"stage": "sources", "skipped": True, "counts": again["stages"][0]["counts"]}]

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from promedical import interrupt
 from promedical.cli.common import JSON_HELP, emit_json, progress, stderr
 from promedical.io import UserError, load_models, write_json, write_jsonl
 
@@ -65,6 +66,7 @@ def _stages(names: list[str], config: Path, run_dir: Path | None, force: bool, a
         _print(result)
     if as_json:
         emit_json({"run_dir": str(runner.run_dir), "stages": results})
+    interrupt.fault_point("reported")
 
 
 def _stage_command(stage: str, help_text: str) -> None:

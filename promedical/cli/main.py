@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from promedical import __version__
+from promedical import __version__, interrupt
 from promedical.cli import bench as bench_cli
 from promedical.cli import data as data_cli
 from promedical.cli import data_files as data_files_cli
@@ -51,19 +51,32 @@ def version() -> None:
 INTERRUPTED = "interrupted: completed work is kept; run the same command again to resume\n"
 
 
-def main() -> None:
+def _run_app() -> int | str | None:
+    """Run the command; its exit code (``UserError``: 2, a Ctrl-C typer caught: 130)."""
     try:
         app()
     except UserError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        sys.exit(2)
-    except KeyboardInterrupt:  # raised outside a command (click handles those: exit 130, below)
-        sys.stderr.write(INTERRUPTED)
-        sys.exit(130)
+        return 2
     except SystemExit as exc:
-        if exc.code == 130:  # click turned Ctrl-C inside a command into a silent exit 130
-            sys.stderr.write(INTERRUPTED)
-        raise
+        return exc.code
+    return 0
+
+
+def main() -> None:
+    # A SIGINT is recorded whatever catches its KeyboardInterrupt (see promedical.interrupt): an interrupted
+    # command exits 130, never 0, even when the signal lands in a finaliser or after the summary was printed.
+    interrupt.install()
+    try:
+        code = _run_app()
+        interrupt.fault_point("exit")
+    except KeyboardInterrupt:  # raised outside a command (typer turns one inside a command into exit 130)
+        code = 130
+    if interrupt.settle(INTERRUPTED):  # the exit code is decided; a later SIGINT ends the process with 130
+        code = 130
+    if code == 130:
+        sys.stderr.write(INTERRUPTED)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.progress import Progress
 
+from promedical import interrupt
 from promedical.data.pipeline_config import PipelineConfig
 from promedical.hashing import content_hash, file_sha256
 from promedical.io import UserError, write_json
@@ -131,6 +132,8 @@ class Runner:
         missing = [name for name in FILES[stage][0] if not self.path(name).exists()]
         if missing:
             raise UserError(f"{self.run_dir}: stage {stage!r} needs {', '.join(missing)}: run the earlier stages")
+        interrupt.check()  # a Ctrl-C whose KeyboardInterrupt was swallowed still stops the run here
+        interrupt.fault_point(f"before:{stage}")
         key = self.stage_key(stage)
         previous = self.done(stage, key)
         if previous is not None:
@@ -144,6 +147,7 @@ class Runner:
         write_manifest(self.run_dir, stage, {"config_file": self.config_path, **self.config.section(stage)},
                        inputs=inputs, counts=counts,
                        extra={"stage_key": key, "stage_version": STAGE_VERSION, "outputs": list(FILES[stage][1])})
+        interrupt.fault_point(f"after:{stage}")
         return {"stage": stage, "skipped": False, "counts": counts}
 
     def track(self, generator: Any) -> Any:
@@ -165,4 +169,6 @@ class Runner:
 
     def run(self, stages: Sequence[str] = STAGES) -> list[dict[str, Any]]:
         self.write_config()
-        return [self.run_stage(stage) for stage in stages]
+        results = [self.run_stage(stage) for stage in stages]
+        interrupt.check()  # nor does a run whose last stage swallowed one report success
+        return results
