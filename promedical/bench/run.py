@@ -22,6 +22,7 @@ from promedical.llm.protocol import Completion, GenerationParams, Generator, Req
 from promedical.rubrics.records import Response, Status, Verdict
 from promedical.rubrics.schema import Rubric
 from promedical.rubrics.scoring import RewardParams
+from promedical.unscored import DEFAULT_MAX_UNSCORED_RATE
 
 Progress = Callable[[int], None]
 
@@ -42,6 +43,7 @@ class BenchConfig:
     lam: float = RewardParams().lam
     n_resamples: int = 10_000
     train: str | None = None
+    max_unscored_rate: float = DEFAULT_MAX_UNSCORED_RATE
 
     @property
     def params(self) -> RewardParams:

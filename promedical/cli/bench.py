@@ -120,12 +120,11 @@ def run(
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Generate with a policy on held-out rubrics, judge, score, and summarise with bootstrap CIs."""
-    from promedical.unscored import check_verdicts, validate_max_rate
-
     from promedical.bench.run import BenchConfig, evaluate, generate, judge_all, run_audit, select
     from promedical.io import read_rubrics
     from promedical.judge.protocol import load_judge
     from promedical.llm.spec import load_generator
+    from promedical.unscored import check_verdicts, validate_max_rate
 
     _reward_params(alpha, beta, lam)
     if max_tokens < 1 or resamples < 100:

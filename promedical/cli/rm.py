@@ -9,6 +9,7 @@ import typer
 
 from promedical.cli.common import JSON_HELP, emit_json, progress, stderr, training_progress
 from promedical.io import UserError, read_responses, read_rubrics, write_json, write_jsonl
+from promedical.unscored import DEFAULT_MAX_UNSCORED_RATE, MAX_UNSCORED_HELP, check_verdicts, validate_max_rate
 
 app = typer.Typer(help="Criterion-conditioned reward model: train, calibrate, eval, score.", no_args_is_help=True)
 
@@ -125,6 +126,8 @@ def evaluate(
         thresholds = {k: v.threshold for k, v in chosen.items()}
     elif isinstance(scorer, RMScorer):
         thresholds = {k: v.threshold for k, v in scorer.rm.card.thresholds.items()}
+    if isinstance(scorer, RMScorer):
+        scorer.truncation.reset()  # count the evaluated responses only, not those calibrated on
     points, pairs = score_data(scorer, labelled)
     if points and len(thresholds) < 3:
         stderr.print("no calibrated thresholds (run `promedical rm calibrate` or pass --calibrate-on): "
@@ -132,6 +135,8 @@ def evaluate(
         points = []
     report = run_eval(points, pairs, thresholds, n_resamples=resamples)
     report.update({"model": model, "data": [str(d) for d in data], "notes": dict(labelled.notes)})
+    if isinstance(scorer, RMScorer):  # how many distinct responses were read only in part
+        report["truncation"] = scorer.truncation.as_dict(scorer.rm.card.input)
     if out is not None:
         write_json(out, report)
     if json_out:
@@ -160,9 +165,12 @@ def score(
     responses: Path = typer.Option(..., "--responses", "-x", help="Response JSONL file."),
     out: Path = typer.Option(..., "-o", "--out", help="Where to write the verdicts (JSONL)."),
     batch_size: int = typer.Option(16, help="Criteria per forward pass."),
+    max_unscored_rate: float = typer.Option(DEFAULT_MAX_UNSCORED_RATE, "--max-unscored-rate",
+                                            help=MAX_UNSCORED_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Judge responses with the reward model: one verdict per criterion (judge = rm:<checkpoint>)."""
+    validate_max_rate(max_unscored_rate)
     from promedical.reward.judge import load_rm_judge
 
     judge = load_rm_judge(model, batch_size=batch_size)
@@ -178,7 +186,9 @@ def score(
             verdicts.extend(judge.grade(rubric, response))
             bar.advance(task)
     write_jsonl(out, verdicts)
-    summary = {"responses": len(items), "verdicts": len(verdicts), "out": str(out), "judge": judge.name}
+    check_verdicts(verdicts, max_unscored_rate, str(out))  # after writing: the reasons stay readable
+    summary = {"responses": len(items), "verdicts": len(verdicts), "out": str(out), "judge": judge.name,
+               "truncation": judge.truncation.as_dict(judge.rm.card.input)}
     if json_out:
         emit_json(summary)
     else:

@@ -148,7 +148,8 @@ class HFLocalGenerator:
         with self._lock:
             try:
                 self._load()
-            except Exception as exc:  # a missing model is a configuration error, but still a value per request
+            except (OSError, ValueError, ImportError, RuntimeError) as exc:
+                # a missing or unreadable model is a configuration error, but still a value per request
                 error = f"cannot load {self.name}: {type(exc).__name__}: {exc}"[:300]
                 if on_done is not None:
                     on_done(len(requests))
@@ -158,7 +159,10 @@ class HFLocalGenerator:
                     chunk = indices[start : start + self.batch_size]
                     try:
                         done = self._batch([requests[i] for i in chunk])
-                    except Exception as exc:  # e.g. out of memory: every request in the batch fails as a value
+                    except (RuntimeError, ValueError, IndexError, MemoryError) as exc:
+                        # model-side failures (out of memory, an input too long for the position table, a
+                        # decoding constraint that cannot be met): every request in the batch fails as a value.
+                        # Programming errors (TypeError, AttributeError, KeyError...) propagate.
                         error = f"generation failed: {type(exc).__name__}: {exc}"[:300]
                         done = [Completion(text=None, error=error) for _ in chunk]
                     for i, completion in zip(chunk, done, strict=True):

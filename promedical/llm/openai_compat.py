@@ -172,8 +172,10 @@ class OpenAICompatGenerator:
         def run(request: Request) -> Completion:
             try:
                 result = self._one(request)
-            except Exception as exc:  # never let a model-side surprise escape as an exception
+            except httpx.HTTPError as exc:  # a transport or protocol failure ``_one`` does not classify: a value
                 result = Completion(text=None, error=f"client error: {type(exc).__name__}: {exc}"[:300])
+            # Anything else (TypeError, AttributeError, KeyError, ...) is a bug in this code, not a model failure:
+            # it propagates, instead of turning every verdict of the run into a plausible-looking "unscored".
             if on_done is not None:
                 on_done(1)
             return result

@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from promedical.rubrics.scoring import RewardParams
+from promedical.unscored import DEFAULT_MAX_UNSCORED_RATE
 
 
 class _Strict(BaseModel):
@@ -50,6 +51,8 @@ class RewardSettings(_Strict):
     concurrency: int = Field(default=4, ge=1)  # concurrent judge calls (HTTP judges)
     timeout: float = Field(default=60.0, gt=0)
     retries: int = Field(default=2, ge=0)
+    # stop training when more than this share of the reward's verdicts (cumulative) is unscored; 1 = off
+    max_unscored_rate: float = Field(default=DEFAULT_MAX_UNSCORED_RATE, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _params(self) -> RewardSettings:

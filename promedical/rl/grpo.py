@@ -64,10 +64,12 @@ def build_reward(reward: RewardSettings, rubrics: dict[str, Rubric], policy_name
     if reward.mode == "scalar":
         from promedical.rl.baselines import ScalarRMReward
 
-        return ScalarRMReward.from_spec(reward.judge, rubrics, history=history)
+        return ScalarRMReward.from_spec(reward.judge, rubrics, history=history,
+                                        max_unscored_rate=reward.max_unscored_rate)
     judge = load_reward_judge(reward.judge, concurrency=reward.concurrency, timeout=reward.timeout,
                               retries=reward.retries)
-    return RubricReward(rubrics, judge, reward.params, policy_name=policy_name, history=history)
+    return RubricReward(rubrics, judge, reward.params, policy_name=policy_name, history=history,
+                        max_unscored_rate=reward.max_unscored_rate)
 
 
 def peft_config(lora: LoraSettings | None) -> Any:

@@ -30,6 +30,7 @@ from promedical.rl import monitors
 from promedical.rubrics.records import Response, Status, Verdict
 from promedical.rubrics.schema import Rubric
 from promedical.rubrics.scoring import RewardParams, Scores, score, statuses_by_response
+from promedical.unscored import check_rate
 
 METRIC_PREFIX = "rubric"
 LogMetric = Callable[[str, float], None]
@@ -116,6 +117,7 @@ class RubricReward:
         params: RewardParams | None = None,
         policy_name: str = "policy",
         history: RewardHistory | None = None,
+        max_unscored_rate: float = 1.0,
     ) -> None:
         if not rubrics:
             raise UserError("the reward function needs at least one rubric")
@@ -125,6 +127,10 @@ class RubricReward:
         self.policy_name = policy_name
         self.history = history if history is not None else RewardHistory()
         self.last_scores: list[Scores | None] = []
+        # the unscored-rate gate (promedical.unscored): cumulative over every verdict the training reward asked for
+        self.max_unscored_rate = max_unscored_rate
+        self.verdicts_total = 0
+        self.unscored_reasons: list[str] = []
 
     def responses(self, rubric_ids: Sequence[str], texts: Sequence[str], step: int) -> list[Response | None]:
         out: list[Response | None] = []
@@ -140,7 +146,14 @@ class RubricReward:
         unique: dict[str, Response] = {r.id: r for r in responses if r is not None}
         items = [(self.rubrics[r.rubric_id], r) for r in unique.values()]
         verdicts: list[Verdict] = list(self.judge.grade_many(items)) if items else []
+        self.verdicts_total += len(verdicts)
+        self.unscored_reasons.extend(v.reason or "" for v in verdicts if v.status is Status.UNSCORED)
         return statuses_by_response((v.response_id, v.criterion_id, v.status) for v in verdicts)
+
+    def check_unscored(self) -> None:
+        """Stop training (``UnscoredRateError``) once too many of the reward's verdicts have been unscored."""
+        check_rate(len(self.unscored_reasons), self.verdicts_total, self.max_unscored_rate,
+                   f"reward.judge {getattr(self.judge, 'spec', '?')}", reasons=self.unscored_reasons)
 
     def score_texts(self, rubric_ids: Sequence[str], texts: Sequence[str], step: int = 0) -> list[Scores | None]:
         """Scores per completion (``None`` when its rubric id is unknown); the reward is ``Scores.reward``."""
@@ -164,6 +177,7 @@ class RubricReward:
         step = int(getattr(trainer_state, "global_step", 0) or 0)
         texts = [completion_text(c) for c in completions]
         scores = self.score_texts(rubric_id, texts, step)
+        self.check_unscored()
         self.last_scores = scores
         rewards = [None if s is None else s.reward for s in scores]
         for text, value in zip(texts, rewards, strict=True):
