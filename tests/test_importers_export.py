@@ -19,7 +19,7 @@ def test_derived_points_follow_the_stated_rules() -> None:
     row = to_healthbench(rubric())  # weights 0.5/0.3/0.2, two bonus, a prohibited and a required veto, no points
     assert [item["points"] for item in row["rubrics"]] == [10, 6, 4, 1, 1, -10, 10]
     assert row["rubrics"][3]["tags"] == ["promedical:tier:bonus"]
-    assert row["rubrics"][5]["tags"] == []
+    assert row["rubrics"][5]["tags"] == ["promedical:veto"]  # a veto whatever the importer's veto rule
     assert row["rubrics"][6]["tags"] == ["promedical:veto-required"]
     assert row["example_tags"] == [DERIVED_TAG]
     assert row["prompt_id"] == "rb-test" and row["prompt"][0]["role"] == "user"
@@ -105,3 +105,29 @@ def test_cli_export_refuses_contradicting_points_and_duplicate_ids(tmp_path: Pat
     done = run_cli("rubrics", "export", "-f", "healthbench", twice, "-o", tmp_path / "out.jsonl")
     assert done.returncode == 2 and "prompt_id must be unique" in done.stderr
     assert len(read_rubrics([twice])) == 2  # the file itself is valid: only the export cannot hold both versions
+
+
+def test_penalties_and_vetoes_keep_their_tier_under_any_import_rule(tmp_path: Path) -> None:
+    first = import_healthbench(shared(HEALTHBENCH))  # default rule: 48 vetoes, 181 penalties
+    rows = [to_healthbench(r) for r in first.rubrics]
+    items = [i for row in rows for i in row["rubrics"] if i["points"] < 0]
+    assert sum("promedical:veto" in i["tags"] for i in items) == 48
+    assert sum("promedical:penalty" in i["tags"] for i in items) == 181
+    assert not any(i["criterion"].startswith("Avoids the following: ") for i in items)  # the source's own text
+    exported = write_rows(tmp_path / "export.jsonl", rows)
+    for rule in ("all", "none"):
+        assert import_healthbench(exported, veto_rule=rule).rubrics == first.rubrics
+
+
+def test_a_penalty_without_its_prefix_is_refused() -> None:
+    data = rubric_dict()
+    for criterion, points in zip(data["criteria"], [5, 3, 2, 1, 1, -5, 4], strict=True):
+        criterion["points"] = points
+    data["criteria"][2]["points"] = -2  # a proficiency criterion with negative points reads as a penalty
+    with pytest.raises(FieldError) as info:
+        to_healthbench(Rubric.model_validate(data))
+    assert info.value.field == "criteria.2.text" and "Avoids the following: " in info.value.message
+    data["criteria"][2]["text"] = "Avoids the following: " + data["criteria"][2]["text"]
+    item = to_healthbench(Rubric.model_validate(data))["rubrics"][2]
+    assert item["points"] == -2 and "promedical:penalty" in item["tags"]
+    assert not item["criterion"].startswith("Avoids")

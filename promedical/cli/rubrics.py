@@ -10,7 +10,7 @@ import typer
 
 from promedical.cli.common import JSON_HELP, emit_json, fail
 from promedical.io import Problem, load_models, load_rubrics, write_jsonl
-from promedical.rubrics.importers import FieldError, import_file, to_healthbench
+from promedical.rubrics.importers import DEFAULT_VETO_RULE, FieldError, import_file, parse_veto_rule, to_healthbench
 from promedical.rubrics.importers.export import DERIVED_TAG
 from promedical.rubrics.schema import Rubric
 
@@ -66,6 +66,11 @@ def import_(
     skip_bad: bool = typer.Option(
         False, "--skip-bad", help="Report malformed rows on stderr and import the rest (default: stop, exit 2)."
     ),
+    veto_rule: str = typer.Option(
+        DEFAULT_VETO_RULE, "--veto-rule", help="HealthBench: which negative-points items are safety vetoes; the "
+        "others become proficiency criteria stating the opposite. Conditions axis:<name>, tag:<tag>, "
+        "points<=<n> joined by & (and) and , (or); or all / none. See docs/formats.md."
+    ),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Import public rubric data as ProMedical rubrics; counts and skipped rows are reported on stderr."""
@@ -74,7 +79,15 @@ def import_(
     targets = [p.resolve() for p in (out, responses_out, verdicts_out) if p is not None]
     if len(set(targets)) != len(targets):
         fail("-o/--responses-out/--verdicts-out: must be three different files")
-    result = import_file(fmt.value, source)
+    rule = None
+    if fmt is ImportFormat.HEALTHBENCH:
+        try:
+            rule = parse_veto_rule(veto_rule)
+        except ValueError as exc:
+            fail(f"--veto-rule: {exc}")
+    elif veto_rule != DEFAULT_VETO_RULE:
+        fail(f"--veto-rule: applies to --format healthbench only, not {fmt.value}")
+    result = import_file(fmt.value, source, **({"veto_rule": rule} if rule else {}))
     if result.problems and not skip_bad:
         fail(_first_problem(result.problems, "; --skip-bad imports the good rows"))
     for problem in result.problems:
@@ -100,6 +113,7 @@ def import_(
     )
     if json_out:
         emit_json({**summary, "source": str(source), "out": str(out),
+                   "veto_rule": rule.text if rule else None,
                    "responses_out": str(responses_out) if responses_out else None,
                    "verdicts_out": str(verdicts_out) if verdicts_out else None})
     else:

@@ -126,7 +126,10 @@ def healthbench_score(rubric: Rubric, statuses: Mapping[str, Status]) -> float |
         assert c.points is not None
         if c.points > 0:
             possible.append(c.points)
-        if status is Status.MET:
+        # A negative-points proficiency criterion is an imported penalty stated as its opposite ("Avoids the
+        # following: ..."): the source item was met, and its points count, when that criterion is unmet.
+        penalty = c.points < 0 and c.tier is Tier.PROFICIENCY
+        if status is (Status.UNMET if penalty else Status.MET):
             achieved.append(c.points)
     total = math.fsum(possible)
     if total <= 0:

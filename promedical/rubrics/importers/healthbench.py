@@ -3,13 +3,20 @@
 Mapping (docs/formats.md, "Importers"):
 
 * rubric id = ``prompt_id``; criterion ids ``c0, c1, ...`` by position in the source ``rubrics`` list;
-* positive points -> proficiency, ``weight = points / sum(positive points)``; negative points -> veto with
-  polarity ``prohibited`` (the criterion describes behaviour that costs points when present); the source
-  ``points`` stay on every criterion, so the HealthBench score is reproduced exactly;
+* positive points -> proficiency; the source ``points`` stay on every criterion, so the HealthBench score is
+  reproduced exactly;
+* negative points -> a veto with polarity ``prohibited`` only when the veto rule says the item is a safety item
+  (``veto_rule.py``; default: accuracy axis and points <= -7). Every other negative-points item is a *penalty*: a
+  proficiency criterion that states its opposite (``Avoids the following: <text>``, tag ``promedical:penalty``),
+  weighted by ``|points|`` like the positive items, so S1 rewards avoiding it and never rewards showing it. Its
+  grader verdict is inverted on import (the source's ``criteria_met: true`` -> ``unmet``); the HealthBench score
+  reads a negative-points proficiency criterion that way back (``scoring.healthbench_score``);
+* proficiency ``weight = |points| / sum(|points| of proficiency items)``;
 * tags ``promedical:tier:bonus`` / ``promedical:veto-required`` (written by our exporter) turn a positive-points
-  criterion back into a bonus or a ``required`` veto, so our own exports re-import faithfully;
+  criterion back into a bonus or a ``required`` veto; ``promedical:veto`` / ``promedical:penalty`` decide a
+  negative-points item whatever the rule (they are read, not kept), so our own exports re-import faithfully;
 * a criterion with 0 points carries no information for any score and is dropped (counted);
-* a row with no positive-points criterion cannot form the proficiency tier: skipped with a reason.
+* a row with no positive-points criterion has no HealthBench score: skipped with a reason.
 
 Rows from graded files (``prompt_response`` + ``responses``, the per-criterion grader output) also give one
 ``Response`` and one ``Verdict`` per criterion; a missing or non-boolean ``criteria_met`` is ``unscored``.
@@ -37,6 +44,7 @@ from promedical.rubrics.importers.result import (
     iter_rows,
     validation_field,
 )
+from promedical.rubrics.importers.veto_rule import VetoRule, parse_veto_rule
 from promedical.rubrics.records import Response, Status, Verdict
 from promedical.rubrics.schema import (
     Criterion,
@@ -55,6 +63,10 @@ GRADER = "healthbench-grader"
 DEFAULT_MODEL = "healthbench-sample"
 BONUS_TAG = "promedical:tier:bonus"
 VETO_REQUIRED_TAG = "promedical:veto-required"
+VETO_TAG = "promedical:veto"  # a negative-points item that is a veto whatever the rule (written by our exporter)
+PENALTY_TAG = "promedical:penalty"  # a negative-points item imported as a proficiency criterion stating its opposite
+PENALTY_PREFIX = "Avoids the following: "
+CONTROL_TAGS = (VETO_TAG, PENALTY_TAG)
 ROLES = ("system", "user", "assistant", "developer")
 
 
@@ -113,25 +125,36 @@ def _items(row: dict[str, Any]) -> list[_Item]:
     return items
 
 
-def _criteria(items: list[_Item]) -> list[Criterion]:
-    def tier_of(item: _Item) -> Tier:
-        if item.points < 0:
-            return Tier.VETO
-        if BONUS_TAG in item.tags:
-            return Tier.BONUS
-        return Tier.VETO if VETO_REQUIRED_TAG in item.tags else Tier.PROFICIENCY
+def _is_penalty(item: _Item, rule: VetoRule) -> bool:
+    """A negative-points item that is not a veto: imported as a proficiency criterion stating its opposite."""
+    if item.points >= 0 or VETO_TAG in item.tags:
+        return False
+    return PENALTY_TAG in item.tags or not rule.is_veto(item.points, item.tags)
 
-    proficiency = [i for i in items if tier_of(i) is Tier.PROFICIENCY]
-    weights = dict(zip((i.index for i in proficiency), normalise_weights([i.points for i in proficiency]), strict=True))
+
+def _tier(item: _Item, rule: VetoRule) -> Tier:
+    if item.points < 0:
+        return Tier.PROFICIENCY if _is_penalty(item, rule) else Tier.VETO
+    if BONUS_TAG in item.tags:
+        return Tier.BONUS
+    return Tier.VETO if VETO_REQUIRED_TAG in item.tags else Tier.PROFICIENCY
+
+
+def _criteria(items: list[_Item], rule: VetoRule) -> list[Criterion]:
+    proficiency = [i for i in items if _tier(i, rule) is Tier.PROFICIENCY]
+    weights = dict(zip((i.index for i in proficiency), normalise_weights([abs(i.points) for i in proficiency]),
+                       strict=True))
     criteria = []
     for item in items:
-        tier = tier_of(item)
+        tier = _tier(item, rule)
         polarity = None if tier is not Tier.VETO else Polarity.PROHIBITED if item.points < 0 else Polarity.REQUIRED
         axis = next((t.removeprefix("axis:") for t in item.tags if t.startswith("axis:")), None)
+        text = PENALTY_PREFIX + item.text if _is_penalty(item, rule) else item.text
+        tags = tuple(t for t in item.tags if t not in CONTROL_TAGS)
         try:
             criteria.append(
-                Criterion(id=f"c{item.index}", tier=tier, text=item.text, weight=weights.get(item.index),
-                          polarity=polarity, axis=axis or None, tags=item.tags, points=item.points)
+                Criterion(id=f"c{item.index}", tier=tier, text=text, weight=weights.get(item.index),
+                          polarity=polarity, axis=axis or None, tags=tags, points=item.points)
             )
         except ValidationError as exc:
             error = validation_field(exc)
@@ -170,7 +193,7 @@ def _grades(row: dict[str, Any], count: int) -> list[Any]:
     return raw
 
 
-def _verdict(grade: Any, item: _Item, response: Response, rubric_id: str) -> Verdict:
+def _verdict(grade: Any, item: _Item, response: Response, rubric_id: str, inverted: bool) -> Verdict:
     where = f"responses.{item.index}"
     if not isinstance(grade, dict):
         raise FieldError(where, f"expected an object, got {type(grade).__name__}")
@@ -186,12 +209,13 @@ def _verdict(grade: Any, item: _Item, response: Response, rubric_id: str) -> Ver
     if not output:
         status, reason = Status.UNSCORED, "grader output (response_dict) missing"
     elif isinstance(met, bool):
-        status = Status.MET if met else Status.UNMET
+        status = Status.MET if met != inverted else Status.UNMET  # a penalty's criterion states the opposite
     else:
         status = Status.UNSCORED
         reason = "criteria_met missing" if met is None else f"criteria_met is not a boolean: {met!r}"[:200]
     return Verdict(response_id=response.id, rubric_id=rubric_id, criterion_id=f"c{item.index}", status=status,
-                   reason=reason, explanation=explanation, judge=GRADER, meta={"source": SOURCE})
+                   reason=reason, explanation=explanation, judge=GRADER,
+                   meta={"source": SOURCE, **({"inverted_from_source": True} if inverted else {})})
 
 
 def _response_text(value: Any) -> str:
@@ -202,8 +226,9 @@ def _response_text(value: Any) -> str:
     return answers[-1].content
 
 
-def parse_row(row: dict[str, Any]) -> Parsed | Skip:
+def parse_row(row: dict[str, Any], rule: VetoRule | None = None) -> Parsed | Skip:
     """One HealthBench row -> rubric (+ response and verdicts when graded); raises ``FieldError`` on bad input."""
+    rule = rule or parse_veto_rule()
     rubric_id = get_str(row, "prompt_id")
     assert rubric_id is not None
     prompt = _messages(row.get("prompt"), "prompt")
@@ -214,7 +239,7 @@ def parse_row(row: dict[str, Any]) -> Parsed | Skip:
                     "proficiency tier would be empty")
     meta = _meta(row)
     try:
-        rubric = Rubric(id=rubric_id, prompt=tuple(prompt), criteria=tuple(_criteria(kept)), meta=meta,
+        rubric = Rubric(id=rubric_id, prompt=tuple(prompt), criteria=tuple(_criteria(kept, rule)), meta=meta,
                         provenance=Provenance(author=SOURCE, author_kind="import"))
     except ValidationError as exc:
         raise validation_field(exc, {"criteria": "rubrics"}) from None
@@ -232,12 +257,16 @@ def parse_row(row: dict[str, Any]) -> Parsed | Skip:
         response = Response.build(rubric_id, model, _response_text(row["prompt_response"]), **extra)
         if row.get("responses") is not None:
             grades = _grades(row, len(items))
-            verdicts = [_verdict(grades[i.index], i, response, rubric_id) for i in kept]
+            verdicts = [_verdict(grades[i.index], i, response, rubric_id, _is_penalty(i, rule)) for i in kept]
     return Parsed(rubric, response, verdicts, len(items) - len(kept))
 
 
-def import_healthbench(path: str | Path) -> ImportResult:
-    """Read a HealthBench JSONL file; bad rows become problems and unmappable rows skips, never exceptions."""
+def import_healthbench(path: str | Path, veto_rule: VetoRule | str | None = None) -> ImportResult:
+    """Read a HealthBench JSONL file; bad rows become problems and unmappable rows skips, never exceptions.
+
+    ``veto_rule`` (text or parsed; default ``DEFAULT_VETO_RULE``) picks the negative-points items that are vetoes.
+    """
+    rule = veto_rule if isinstance(veto_rule, VetoRule) else parse_veto_rule(*([veto_rule] if veto_rule else []))
     result = ImportResult(source=SOURCE)
     shown = str(path)
     first_line: dict[str, int] = {}
@@ -245,7 +274,7 @@ def import_healthbench(path: str | Path) -> ImportResult:
         prompt_id = row.get("prompt_id")
         record_id = prompt_id if isinstance(prompt_id, str) and prompt_id.strip() else "-"
         try:
-            outcome = parse_row(row)
+            outcome = parse_row(row, rule)
         except FieldError as exc:
             result.problems.append(Problem(shown, number, record_id, exc.field, exc.message))
             continue
@@ -263,4 +292,7 @@ def import_healthbench(path: str | Path) -> ImportResult:
         result.verdicts.extend(outcome.verdicts)
         if outcome.dropped_zero_points:
             result.notes["dropped_zero_points"] += outcome.dropped_zero_points
+        for criterion in outcome.rubric.criteria:
+            if criterion.points is not None and criterion.points < 0:
+                result.notes["negative_points_veto" if criterion.tier is Tier.VETO else "negative_points_penalty"] += 1
     return result
