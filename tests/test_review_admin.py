@@ -25,18 +25,18 @@ def test_admin_builds_a_project_through_the_web(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'review.sqlite'}"
     runner = CliRunner()
     made = runner.invoke(cli, ["review", "create-user", "boss", "--role", "admin", "--db", url, "--json"],
-                         env={"PROMEDICAL_REVIEW_PASSWORD": "boss-pass-123"})
+                         env={"PROMEDICAL_REVIEW_PASSWORD": "lantern-quay-4419"})
     assert made.exit_code == 0, made.output
     app = create_app(url)
-    with TestClient(app, follow_redirects=False) as raw:
-        admin = login_with(raw, "boss", "boss-pass-123")
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as raw:
+        admin = login_with(raw, "boss", "lantern-quay-4419")
         csrf = {"csrf_token": admin.headers["X-CSRF-Token"]}
         for name in ("dr.ada", "dr.bo"):
-            r = admin.post("/admin/users", data={**csrf, "username": name, "password": "reviewer-pw-1",
+            r = admin.post("/admin/users", data={**csrf, "username": name, "password": "quiet-harbour-58",
                                                  "role": "reviewer"})
             assert r.status_code == 303
         short = admin.post("/admin/users", data={**csrf, "username": "x", "password": "short", "role": "reviewer"})
-        assert short.status_code == 422 and "at least 8 characters" in short.text
+        assert short.status_code == 422 and "at least 10 characters" in short.text
         assert admin.post("/admin/projects", data={**csrf, "name": "trial"}).status_code == 303
         assert admin.post("/admin/projects", data={**csrf, "name": "trial"}).status_code == 409
 
@@ -67,8 +67,8 @@ def test_admin_builds_a_project_through_the_web(tmp_path: Path) -> None:
         with app.state.db.read() as session:
             sizes = [r.rubrics for r in export.round_summaries(session, projects.project_by_name(session, "trial"))]
         assert sizes == [2, 1]
-    with TestClient(app, follow_redirects=False) as raw:
-        ada = login_with(raw, "dr.ada", "reviewer-pw-1")
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as raw:
+        ada = login_with(raw, "dr.ada", "quiet-harbour-58")
         kinds = [i["kind"] for i in ada.get("/api/assignments").json()["assignments"]]
         assert kinds.count("rubric") == 3 and kinds.count("pairwise") == 9
     app.state.db.dispose()

@@ -23,7 +23,7 @@ def site(tmp_path: Path):
     clients: list[TestClient] = []
 
     def client_for(user: str | None) -> TestClient:
-        client = TestClient(app, follow_redirects=False)
+        client = TestClient(app, base_url="https://testserver", follow_redirects=False)
         clients.append(client)
         return client if user is None else login_with(client, user, "review-pass-1")  # type: ignore[return-value]
 

@@ -19,6 +19,7 @@ app = typer.Typer(help="Expert review app: rubric review rounds, double-blind ad
 
 DB_HELP = "Database URL (sqlite:///path or postgresql+psycopg://...) or a SQLite file path."
 DEFAULT_DB = "promedical-review.sqlite"
+PASSWORD_ENV = "PROMEDICAL_REVIEW_PASSWORD"
 
 
 def _url(db: str | None) -> str:
@@ -39,6 +40,24 @@ def _database(db: str | None) -> Database:
 
 def _user_error(exc: Exception) -> UserError:
     return UserError(getattr(exc, "message", str(exc)))
+
+
+def _read_password(username: str, password_file: Path | None) -> str:
+    """The new password from a file (first line), the environment or a hidden prompt; never from the command line,
+    where other users of the machine can read it in the process list and it stays in shell history."""
+    if password_file is not None:
+        try:
+            lines = password_file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise UserError(f"{password_file}: cannot read the password file ({exc.strerror})") from None
+        if not lines or not lines[0]:
+            raise UserError(f"{password_file}: the first line must hold the password")
+        return lines[0]
+    from_env = os.environ.get(PASSWORD_ENV)
+    if from_env:
+        return from_env
+    password: str = typer.prompt(f"Password for {username}", hide_input=True, confirmation_prompt=True)
+    return password
 
 
 @app.command("migrate")
@@ -63,33 +82,91 @@ def serve(
     db: str = typer.Option(None, "--db", help=DB_HELP),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8765, help="TCP port."),
-    secure_cookies: bool = typer.Option(False, help="Mark cookies Secure (behind HTTPS)."),
+    secure_cookies: bool = typer.Option(True, "--secure-cookies/--insecure-cookies",
+                                        help="Mark cookies Secure and send HSTS (serve behind HTTPS); "
+                                             "--insecure-cookies only for plain HTTP on loopback."),
+    login_rate: float = typer.Option(8.0, min=0.1, help="Password checks per second, whole server (excess: 429)."),
+    login_concurrency: int = typer.Option(1, min=1, help="Password checks at the same time."),
 ) -> None:
     """Serve the review app (migrates the database first)."""
     import uvicorn
 
     from promedical.review.app import create_app
+    from promedical.review.throttle import HashGate
 
-    uvicorn.run(create_app(_url(db), secure_cookies=secure_cookies), host=host, port=port, log_level="warning")
+    gate = HashGate(concurrency=login_concurrency, rate=login_rate, burst=max(1, int(login_rate)))
+    uvicorn.run(create_app(_url(db), secure_cookies=secure_cookies, gate=gate), host=host, port=port,
+                log_level="warning")
 
 
 @app.command("create-user")
 def create_user(
     username: str = typer.Argument(..., help="Login name."),
     role: str = typer.Option("reviewer", help="admin or reviewer."),
-    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,
-                                 envvar="PROMEDICAL_REVIEW_PASSWORD", help="Password (prompted if not given)."),
+    password_file: Path = typer.Option(None, help="Read the password from the first line of this file "
+                                                  f"(else ${PASSWORD_ENV}, else a hidden prompt)."),
     db: str = typer.Option(None, "--db", help=DB_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Create an account."""
+    """Create an account (the password is prompted, or read from $PROMEDICAL_REVIEW_PASSWORD or --password-file)."""
+    from promedical.review import auth
+
+    password = _read_password(username, password_file)
+    database = _database(db)
+    try:
+        with database.write() as session:
+            auth.create_user(session, username, password, role)
+    finally:
+        database.dispose()
+    emit_json({"username": username, "role": role}) if json_out else typer.echo(f"created {role} {username}")
+
+
+def _account_command(username: str, db: str | None, action: str) -> int:
     from promedical.review import auth
 
     database = _database(db)
-    with database.write() as session:
-        auth.create_user(session, username, password, role)
-    database.dispose()
-    emit_json({"username": username, "role": role}) if json_out else typer.echo(f"created {role} {username}")
+    try:
+        with database.write() as session:
+            if action == "revoke":
+                return auth.revoke_sessions(session, username)
+            return auth.set_active(session, username, action == "activate")
+    finally:
+        database.dispose()
+
+
+@app.command("deactivate-user")
+def deactivate_user(
+    username: str = typer.Argument(..., help="Login name."),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Deactivate an account: it cannot log in and every session it has ends now (its answers are kept)."""
+    closed = _account_command(username, db, "deactivate")
+    summary = {"username": username, "active": False, "sessions_revoked": closed}
+    emit_json(summary) if json_out else typer.echo(f"deactivated {username} ({closed} session(s) ended)")
+
+
+@app.command("activate-user")
+def activate_user(
+    username: str = typer.Argument(..., help="Login name."),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Reactivate a deactivated account."""
+    _account_command(username, db, "activate")
+    emit_json({"username": username, "active": True}) if json_out else typer.echo(f"activated {username}")
+
+
+@app.command("revoke-sessions")
+def revoke_sessions(
+    username: str = typer.Argument(..., help="Login name."),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Log an account out everywhere (e.g. after a lost laptop); it can log in again."""
+    closed = _account_command(username, db, "revoke")
+    summary = {"username": username, "sessions_revoked": closed}
+    emit_json(summary) if json_out else typer.echo(f"ended {closed} session(s) of {username}")
 
 
 @app.command("import")
@@ -180,6 +257,35 @@ def assign_cmd(
     emit_json(summary) if json_out else typer.echo(f"{added} assignments ({tasks} new tasks)")
 
 
+@app.command("mask-terms")
+def mask_terms_cmd(
+    project: str = typer.Option(..., help="Project name."),
+    add: list[str] = typer.Option([], "--add", help="A name to mask in everything reviewers see (repeatable)."),
+    remove: list[str] = typer.Option([], "--remove", help="A name to stop masking (repeatable)."),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """List, add or remove a project's own names to mask (beside the shipped model and vendor list)."""
+    from promedical.review import blind, projects
+    from promedical.review.errors import ReviewError
+
+    database = _database(db)
+    try:
+        with database.write() as session:
+            target = projects.project_by_name(session, project)
+            try:
+                target.blind_terms = blind.set_project_terms(target.blind_terms, add, remove)
+            except ValueError as exc:
+                raise UserError(f"project {project}: {exc}") from None
+            terms = blind.project_terms(target.blind_terms)
+    except ReviewError as exc:
+        raise _user_error(exc) from None
+    finally:
+        database.dispose()
+    emit_json({"project": project, "terms": terms}) if json_out else typer.echo(
+        f"{project}: {len(terms)} extra name(s) masked" + "".join(f"\n  {t}" for t in terms))
+
+
 @app.command("export")
 def export_cmd(
     project: str = typer.Option(..., help="Project name."),
@@ -207,20 +313,27 @@ def export_cmd(
 def demo(
     db: str = typer.Option(None, "--db", help=DB_HELP),
     reviewers: int = typer.Option(2, help="How many reviewer accounts (reviewer1, reviewer2, ...)."),
-    password: str = typer.Option(..., prompt=True, hide_input=True, envvar="PROMEDICAL_REVIEW_PASSWORD",
-                                 help="Password for every demo account (admin and reviewers)."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Fill an empty database with a synthetic sample project (every task kind assigned) to try the app."""
-    from promedical.review.sample import seed_demo
+    """Fill an empty database with a synthetic sample project (every task kind assigned) to try the app.
+
+    Every account gets its own random password, printed once (the JSON summary has them under "passwords").
+    """
+    from promedical.review.sample import random_passwords, seed_demo
 
     names = tuple(f"reviewer{i + 1}" for i in range(reviewers))
     if reviewers < 2:
         raise UserError("--reviewers: the demo needs at least 2 reviewers (overlap 2)")
+    secrets_by_name = random_passwords(("admin", *names))
     database = _database(db)
     try:
-        seed_demo(database, reviewers=names, password=password)
+        seed_demo(database, reviewers=names, passwords=secrets_by_name)
     finally:
         database.dispose()
-    summary = {"project": "demo", "accounts": ["admin", *names]}
-    emit_json(summary) if json_out else typer.echo(f"project 'demo' with accounts admin, {', '.join(names)}")
+    summary = {"project": "demo", "accounts": ["admin", *names], "passwords": secrets_by_name}
+    if json_out:
+        emit_json(summary)
+    else:
+        typer.echo("project 'demo' with these accounts (passwords are shown only now):")
+        for name, password in secrets_by_name.items():
+            typer.echo(f"  {name}  {password}")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
@@ -30,17 +32,29 @@ EXPORTS: dict[str, Callable[..., list[Any]]] = {
     "agreement": export.project_agreement,
 }
 PAGE_BOOTSTRAP = 500
+WHOLE_NUMBER = re.compile(r"^[0-9]{1,9}$")  # ASCII digits only: str.isdigit() also accepts '²'
 
 
 def _redirect(path: str) -> Response:
     return RedirectResponse(path, status_code=303)
 
 
+def _project_url(name: str) -> str:
+    return f"/admin/projects/{quote(name.strip(), safe='')}"
+
+
+def _whole_number(form: Any, field: str, default: str) -> int:
+    raw = str(form.get(field, "") or default).strip()
+    if not WHOLE_NUMBER.match(raw):
+        raise ReviewError(422, f"{field} must be a whole number from 0 to 999,999,999")
+    return int(raw)
+
+
 @router.get("")
 def admin_home(request: Request, user: auth.CurrentUser = Depends(admin_user)) -> Response:
     with db_of(request).read() as session:
         names = list(session.scalars(select(Project.name).order_by(Project.name)))
-        users = list(session.execute(select(User.username, User.role).order_by(User.username)).all())
+        users = list(session.execute(select(User.username, User.role, User.active).order_by(User.username)).all())
     return render(request, "admin.html", {"user": user, "projects": names, "users": users})
 
 
@@ -54,7 +68,7 @@ async def new_project(request: Request, user: auth.CurrentUser = Depends(admin_u
             projects.create_project(session, name)
 
     await run_in_threadpool(_run)
-    return _redirect(f"/admin/projects/{name.strip()}")
+    return _redirect(_project_url(name))
 
 
 @router.post("/users")
@@ -66,6 +80,28 @@ async def new_user(request: Request, user: auth.CurrentUser = Depends(admin_user
             try:
                 auth.create_user(session, str(form.get("username", "")), str(form.get("password", "")),
                                  str(form.get("role", "reviewer")))
+            except UserError as exc:
+                raise ReviewError(422, str(exc)) from None
+
+    await run_in_threadpool(_run)
+    return _redirect("/admin")
+
+
+@router.post("/users/{username}/{action}")
+async def account_action(request: Request, username: str, action: str,
+                         user: auth.CurrentUser = Depends(admin_user)) -> Response:
+    """Deactivate or reactivate an account, or log it out everywhere (revoke its sessions)."""
+    actions = {"deactivate", "activate", "revoke-sessions"}
+    if action not in actions:
+        raise ReviewError(404, f"no account action with that name; choose one of {', '.join(sorted(actions))}")
+
+    def _run() -> None:
+        with db_of(request).write() as session:
+            try:
+                if action == "revoke-sessions":
+                    auth.revoke_sessions(session, username)
+                else:
+                    auth.set_active(session, username, action == "activate")
             except UserError as exc:
                 raise ReviewError(422, str(exc)) from None
 
@@ -141,23 +177,21 @@ async def import_file(request: Request, name: str, what: str, user: auth.Current
             importer[what](session, project, records)
 
     await run_in_threadpool(_run)
-    return _redirect(f"/admin/projects/{name}")
+    return _redirect(_project_url(name))
 
 
 @router.post("/projects/{name}/rounds")
 async def new_round(request: Request, name: str, user: auth.CurrentUser = Depends(admin_user)) -> Response:
     form = await request.form()
-    raw = str(form.get("batch", "") or "0")
-    if not raw.isdigit():
-        raise ReviewError(422, "batch must be a whole number (0 = all remaining rubrics)")
+    batch = _whole_number(form, "batch", "0")
 
     def _run() -> None:
         with db_of(request).write() as session:
-            if projects.open_round(session, projects.project_by_name(session, name), int(raw) or None) is None:
+            if projects.open_round(session, projects.project_by_name(session, name), batch or None) is None:
                 raise ReviewError(409, "every rubric of this project is already in a round")
 
     await run_in_threadpool(_run)
-    return _redirect(f"/admin/projects/{name}")
+    return _redirect(_project_url(name))
 
 
 @router.post("/projects/{name}/assign")
@@ -165,19 +199,17 @@ async def assign(request: Request, name: str, user: auth.CurrentUser = Depends(a
     form = await request.form()
     kind = str(form.get("kind", ""))
     reviewers = [r.strip() for r in str(form.get("reviewers", "")).split(",") if r.strip()]
-    overlap = str(form.get("overlap", "1"))
-    if not overlap.isdigit():
-        raise ReviewError(422, "overlap must be a whole number")
+    overlap = _whole_number(form, "overlap", "1")
 
     def _run() -> None:
         with db_of(request).write() as session:
             project = projects.project_by_name(session, name)
             if kind in ("pointwise", "pairwise"):
                 projects.create_adjudication_tasks(session, project, kind)
-            projects.assign(session, project, kind, projects.reviewers_named(session, reviewers), int(overlap))
+            projects.assign(session, project, kind, projects.reviewers_named(session, reviewers), overlap)
 
     await run_in_threadpool(_run)
-    return _redirect(f"/admin/projects/{name}")
+    return _redirect(_project_url(name))
 
 
 @router.get("/projects/{name}/agreement")
@@ -197,5 +229,6 @@ def export_file(request: Request, name: str, what: str, user: auth.CurrentUser =
     with db_of(request).read() as session:
         records = EXPORTS[what](session, projects.project_by_name(session, name))
     body = "".join(to_json_line(r) + "\n" for r in records)
+    filename = quote(f"{name}-{what}.jsonl", safe="")
     return PlainTextResponse(body, media_type="application/x-ndjson",
-                             headers={"Content-Disposition": f'attachment; filename="{name}-{what}.jsonl"'})
+                             headers={"Content-Disposition": f"attachment; filename*=UTF-8''{filename}"})

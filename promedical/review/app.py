@@ -2,12 +2,15 @@
 
 ``create_app(url)`` migrates the database to the latest schema and returns the app; ``promedical review serve``
 runs it under uvicorn. Every write is committed before the response is sent, so an acknowledged answer survives
-a crash of the server.
+a crash of the server. Cookies are ``Secure`` unless ``secure_cookies=False`` (plain-HTTP use on loopback only);
+a failed login costs no write and waits for a place in the login throttle (``throttle.py``), not in a transaction.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,29 +21,39 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from promedical.review import auth, migrate
+from promedical.review import auth, migrate, security
 from promedical.review.admin_routes import router as admin_router
 from promedical.review.errors import ReviewError
 from promedical.review.reviewer_routes import router as reviewer_router
 from promedical.review.store import Database
+from promedical.review.throttle import Busy, HashGate, LoginThrottle
 from promedical.review.web import LoginRequired, db_of, error_response, form_dict, is_api, render
 
+log = logging.getLogger(__name__)
+MAX_USERNAME_INPUT = 64
 
-def create_app(url: str, *, run_migrations: bool = True, secure_cookies: bool = False) -> FastAPI:
+
+def create_app(url: str, *, run_migrations: bool = True, secure_cookies: bool = True,
+               gate: HashGate | None = None, throttle: LoginThrottle | None = None) -> FastAPI:
     database = Database(url)
     if run_migrations:
         migrate.upgrade(database.engine)
+    with database.write() as session:
+        auth.purge_expired(session)
     app = FastAPI(title="ProMedical review", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.db = database
     app.state.secure_cookies = secure_cookies
+    app.state.gate = gate or HashGate()
+    app.state.throttle = throttle or LoginThrottle()
+    app.add_middleware(security.BodyLimit)
+    app.add_middleware(security.SecurityHeaders, hsts=secure_cookies)  # outermost: sees every response
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        # Starlette sends this response outside every middleware, so it sets the security headers itself.
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        response = error_response(request, 500, "internal error; nothing was saved by this request")
+        security.add_headers(response.headers, hsts=secure_cookies)  # type: ignore[arg-type]
         return response
 
     @app.exception_handler(LoginRequired)
@@ -55,9 +68,13 @@ def create_app(url: str, *, run_migrations: bool = True, secure_cookies: bool = 
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return error_response(request, 422, f"{where or 'request'}: {first.get('msg', 'invalid')}")
+        return error_response(request, 422, validation_message(exc.errors()))
+
+    @app.exception_handler(Busy)
+    async def _busy_login(request: Request, exc: Busy) -> Response:
+        response = error_response(request, 429, exc.message)
+        response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
+        return response
 
     @app.exception_handler(IntegrityError)
     async def _conflict(request: Request, _exc: IntegrityError) -> Response:
@@ -70,7 +87,10 @@ def create_app(url: str, *, run_migrations: bool = True, secure_cookies: bool = 
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        return error_response(request, exc.status_code, str(exc.detail))
+        response = error_response(request, exc.status_code, str(exc.detail))
+        if exc.status_code == 413:
+            response.headers["connection"] = "close"  # the rest of the body is not read
+        return response
 
     @app.get("/healthz")
     def healthz() -> dict[str, bool]:
@@ -91,10 +111,16 @@ def create_app(url: str, *, run_migrations: bool = True, secure_cookies: bool = 
         form = await form_dict(request)
         if not auth.csrf_matches(request.cookies.get(auth.LOGIN_CSRF_COOKIE), form.get("csrf_token")):
             raise ReviewError(403, "missing or wrong CSRF token; reload the login page and try again")
-        token = await _login_user(request, form.get("username", ""), form.get("password", ""))
-        if token is None:
+        user_id = await _check_login(request, form.get("username", ""), form.get("password", ""))
+        if user_id is None:
             return render(request, "login.html", {"csrf_token": form.get("csrf_token"), "user": None,
                                                   "error": "wrong username or password"}, 401)
+
+        def _open() -> str:
+            with database.write() as session:
+                return auth.open_session(session, user_id)
+
+        token = await run_in_threadpool(_open)
         redirect = RedirectResponse("/", status_code=303)
         redirect.set_cookie(auth.SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure_cookies,
                             max_age=auth.SESSION_HOURS * 3600)
@@ -106,12 +132,46 @@ def create_app(url: str, *, run_migrations: bool = True, secure_cookies: bool = 
     return app
 
 
-async def _login_user(request: Request, username: str, password: str) -> str | None:
+def client_address(request: Request) -> str:
+    """The peer address (uvicorn has already applied X-Forwarded-For from trusted proxies only)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def _check_login(request: Request, username: str, password: str) -> int | None:
+    """The user id for a right password, else ``None``; raises ``Busy`` (429) while throttled.
+
+    The throttle is asked first, so a refused attempt costs no hashing; the hash is computed with no transaction
+    open, so logins never hold the database's write lock.
+    """
     database = db_of(request)
+    throttle: LoginThrottle = request.app.state.throttle
+    gate: HashGate = request.app.state.gate
+    address = client_address(request)
+    username = username[: MAX_USERNAME_INPUT + 1]
+    throttle.check(address, username)
 
-    def _run() -> str | None:
-        with database.write() as session:
-            user = auth.authenticate(session, username, password)
-            return None if user is None else auth.open_session(session, user)
+    def _run() -> int | None:
+        found = None
+        if username and len(username) <= MAX_USERNAME_INPUT:
+            with database.read() as session:
+                found = auth.credentials(session, username)
+        return auth.check_password(found, password)
 
-    return await run_in_threadpool(_run)
+    async with gate.slot():
+        user_id = await run_in_threadpool(_run)
+    if user_id is None:
+        throttle.failed(address, username)
+    else:
+        throttle.succeeded(username)
+    return user_id
+
+
+def validation_message(errors: Sequence[Any]) -> str:
+    """One line naming the first invalid field; a key the client made up is not echoed back."""
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    if first.get("type") == "extra_forbidden":
+        return "the request has a field this endpoint does not take"
+    # Only the top-level name is ours; deeper parts of a location can be keys the client chose.
+    where = loc[0] if loc else "request"
+    return f"{where}: {first.get('msg', 'invalid')}"

@@ -1,5 +1,10 @@
 """Accounts, passwords (Argon2id), server-side sessions and per-session CSRF tokens.
 
+Checking a login is split in two so that the Argon2 work runs outside any transaction: ``credentials`` reads the
+stored hash (a short read), ``check_password`` does the hashing with no database connection held, and only a
+successful login writes (``open_session``, which also purges expired sessions). Deactivating an account or revoking
+its sessions deletes its session rows, so every cookie it had stops working at the next request.
+
 The session cookie carries a random token; the database keeps only its SHA-256, so a leaked database does not
 leak live sessions. Every state-changing request must echo the session's CSRF token (form field ``csrf_token`` or
 header ``X-CSRF-Token``); the login form, which has no session yet, uses a double-submit cookie instead.
@@ -16,19 +21,20 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from promedical.io import UserError
+from promedical.review import passwords
 from promedical.review.store import ROLES, SessionRow, User, utcnow
 
 SESSION_COOKIE = "pm_session"
 LOGIN_CSRF_COOKIE = "pm_login_csrf"
 SESSION_HOURS = 12
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-MIN_PASSWORD = 8
 
 _hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("an account that does not exist")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +65,14 @@ def _token_hash(token: str) -> str:
 
 
 def create_user(session: Session, username: str, password: str, role: str) -> User:
-    """Add an account; raises ``UserError`` for a bad name, short password, unknown role or taken name."""
+    """Add an account; raises ``UserError`` for a bad name, weak password, unknown role or taken name."""
     if not USERNAME.match(username):
-        raise UserError(f"username {username!r}: use 1-64 letters, digits, '.', '_' or '-'")
+        raise UserError(f"username {username[:64]!r}: use 1-64 letters, digits, '.', '_' or '-'")
     if role not in ROLES:
-        raise UserError(f"role {role!r}: must be one of {', '.join(ROLES)}")
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"password for {username!r}: must have at least {MIN_PASSWORD} characters")
+        raise UserError(f"role {role[:32]!r}: must be one of {', '.join(ROLES)}")
+    weakness = passwords.problem(password, username)
+    if weakness is not None:
+        raise UserError(f"password for {username!r}: {weakness}")
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise UserError(f"username {username!r} already exists")
     user = User(username=username, password_hash=hash_password(password), role=role)
@@ -74,21 +81,33 @@ def create_user(session: Session, username: str, password: str, role: str) -> Us
     return user
 
 
-def authenticate(session: Session, username: str, password: str) -> User | None:
-    user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
-    if user is None:
-        _hasher.hash(password)  # same work whether or not the name exists
+def credentials(session: Session, username: str) -> tuple[int, str] | None:
+    """The id and stored hash of an active account (a short read; no hashing here)."""
+    row = session.execute(
+        select(User.id, User.password_hash).where(User.username == username, User.active.is_(True))
+    ).first()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def check_password(found: tuple[int, str] | None, password: str) -> int | None:
+    """The user id if ``password`` matches; the same Argon2 work whether or not the account exists.
+
+    Call it with no transaction open: it takes tens of milliseconds of CPU.
+    """
+    if found is None or len(password) > passwords.MAX_LENGTH:
+        verify_password(_DUMMY_HASH, password[: passwords.MAX_LENGTH])
         return None
-    return user if verify_password(user.password_hash, password) else None
+    return found[0] if verify_password(found[1], password) else None
 
 
-def open_session(session: Session, user: User) -> str:
-    """Create a session row and return the cookie token (shown once, stored hashed)."""
+def open_session(session: Session, user_id: int) -> str:
+    """Create a session row and return the cookie token (shown once, stored hashed); purge expired sessions."""
+    purge_expired(session)
     token = secrets.token_urlsafe(32)
     session.add(
         SessionRow(
             token_hash=_token_hash(token),
-            user_id=user.id,
+            user_id=user_id,
             csrf_token=secrets.token_urlsafe(32),
             expires_at=utcnow() + dt.timedelta(hours=SESSION_HOURS),
         )
@@ -98,6 +117,42 @@ def open_session(session: Session, user: User) -> str:
 
 def close_session(session: Session, token: str) -> None:
     session.execute(delete(SessionRow).where(SessionRow.token_hash == _token_hash(token)))
+
+
+def purge_expired(session: Session) -> int:
+    """Delete sessions past their expiry; returns how many."""
+    result = session.execute(delete(SessionRow).where(SessionRow.expires_at < utcnow()))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _account(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise UserError(f"no account named {username[:64]!r}")
+    return user
+
+
+def revoke_sessions(session: Session, username: str) -> int:
+    """Log the account out everywhere; returns how many sessions were closed."""
+    user = _account(session, username)
+    result = session.execute(delete(SessionRow).where(SessionRow.user_id == user.id))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def set_active(session: Session, username: str, active: bool) -> int:
+    """Activate or deactivate an account; deactivating also revokes its sessions (returns how many).
+
+    The last active admin cannot be deactivated: nobody could manage the app afterwards.
+    """
+    user = _account(session, username)
+    if not active and user.role == "admin" and user.active:
+        admins = session.scalar(select(func.count()).select_from(User).where(User.role == "admin",
+                                                                          User.active.is_(True)))
+        if (admins or 0) <= 1:
+            raise UserError(f"{username!r} is the last active admin; create another admin first")
+    user.active = active
+    session.flush()
+    return 0 if active else revoke_sessions(session, username)
 
 
 def lookup(session: Session, token: str | None) -> CurrentUser | None:

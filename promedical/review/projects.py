@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -32,11 +33,22 @@ from promedical.review.store import (
 from promedical.rubrics.records import Response, Verdict
 from promedical.rubrics.schema import Rubric
 
+# Letters (any script), digits, '_', '.', '-' and inner spaces: safe in a URL path, a header and a file name.
+PROJECT_NAME = re.compile(r"^\w(?:[\w.-]| (?! ))*$")
+MAX_PROJECT_NAME = 128
+MAX_BATCH = 1_000_000
+
+
+def check_project_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_PROJECT_NAME or not PROJECT_NAME.match(name) or name.endswith(" "):
+        raise ReviewError(422, f"project name must have 1-{MAX_PROJECT_NAME} characters: letters, digits, '_', "
+                               "'.', '-' or single spaces, starting with a letter or digit")
+    return name
+
 
 def create_project(session: Session, name: str) -> Project:
-    name = name.strip()
-    if not name or len(name) > 128:
-        raise ReviewError(422, "project name must have 1-128 characters")
+    name = check_project_name(name)
     if session.scalar(select(Project).where(Project.name == name)) is not None:
         raise ReviewError(409, f"project {name!r} already exists")
     project = Project(name=name)
@@ -122,6 +134,8 @@ def import_verdicts(session: Session, project: Project, verdicts: Iterable[Verdi
 
 def open_round(session: Session, project: Project, batch: int | None = None) -> ReviewRound | None:
     """Put the next ``batch`` rubrics not yet in a round into a new round, with one review task each."""
+    if batch is not None and not 0 < batch <= MAX_BATCH:
+        raise ReviewError(422, f"batch must be between 1 and {MAX_BATCH:,} (or 0 for all remaining rubrics)")
     query = (
         select(RubricItem)
         .where(RubricItem.project_id == project.id, RubricItem.round_id.is_(None))
@@ -175,10 +189,19 @@ def create_adjudication_tasks(session: Session, project: Project, kind: str) -> 
 
 
 def reviewers_named(session: Session, names: Sequence[str]) -> list[User]:
+    """The reviewer accounts named; admins cannot take review work (they can read every answer), nor can inactive
+    accounts."""
     users = list(session.scalars(select(User).where(User.username.in_(names))))
     missing = sorted(set(names) - {u.username for u in users})
     if missing:
         raise ReviewError(422, f"unknown reviewer(s): {', '.join(missing)}")
+    admins = sorted(u.username for u in users if u.role == "admin")
+    if admins:
+        raise ReviewError(422, f"admin account(s) cannot take review work: {', '.join(admins)} (admins see every "
+                               "answer, so their own would not be blind); use a reviewer account")
+    inactive = sorted(u.username for u in users if not u.active)
+    if inactive:
+        raise ReviewError(422, f"deactivated account(s): {', '.join(inactive)}")
     return users
 
 

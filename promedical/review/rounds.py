@@ -9,6 +9,7 @@ new version (original version + 1) whose provenance names the original as parent
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from promedical.rubrics.schema import Rubric
 
 DECISIONS = ("accept", "edit", "reject")
 EDITABLE = ("text", "tier", "weight", "polarity")
+MAX_TEXT = 2000  # characters of one criterion's text (every reviewer of the rubric receives it on every page)
 
 
 class EditError(ValueError):
@@ -40,12 +42,24 @@ def _clean(field: str, value: Any) -> Any:
     if field == "weight":
         if value in (None, ""):
             return None
+        if isinstance(value, bool):
+            raise EditError("weight is not a number")
         try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise EditError(f"weight {value!r} is not a number") from None
+            weight = float(value)
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past the float range
+            raise EditError("weight is not a number") from None
+        if not math.isfinite(weight):
+            raise EditError("weight is not a finite number")
+        return weight
     if field == "polarity" and value in ("", None):
         return None
+    if field == "text":
+        if not isinstance(value, str):
+            raise EditError("text must be a string")
+        if len(value) > MAX_TEXT:
+            raise EditError(f"text has {len(value)} characters; at most {MAX_TEXT}")
+    if field in ("tier", "polarity") and (not isinstance(value, str) or len(value) > 32):
+        raise EditError(f"{field} must be one of the listed choices")
     return value if not isinstance(value, str) else value.strip()
 
 
@@ -66,9 +80,9 @@ def apply_edits(
     if not reason.strip():
         raise EditError("an edit needs a reason")
     known = {c.id for c in current.criteria}
-    unknown = sorted(set(edits) - known)
-    if unknown:
-        raise EditError(f"unknown criterion id(s): {', '.join(unknown)}")
+    unknown = set(edits) - known
+    if unknown:  # not echoed: the ids are whatever the client sent
+        raise EditError(f"unknown criterion id(s): {len(unknown)} edited id(s) are not in this rubric")
     changes: list[Change] = []
     criteria: list[dict[str, Any]] = []
     for criterion in current.criteria:
@@ -76,8 +90,11 @@ def apply_edits(
         data = dict(before)
         for field, value in edits.get(criterion.id, {}).items():
             if field not in EDITABLE:
-                raise EditError(f"criterion {criterion.id}: field {field!r} cannot be edited ({', '.join(EDITABLE)})")
-            data[field] = _clean(field, value)
+                raise EditError(f"criterion {criterion.id}: that field cannot be edited (only {', '.join(EDITABLE)})")
+            try:
+                data[field] = _clean(field, value)
+            except EditError as exc:
+                raise EditError(f"criterion {criterion.id}: {exc}") from None
         if data["tier"] != "proficiency":
             data["weight"] = None  # only proficiency criteria carry weight
         changes.extend(Change(criterion.id, f, before[f], data[f]) for f in EDITABLE if data[f] != before[f])

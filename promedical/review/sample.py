@@ -7,6 +7,8 @@ both veto polarities and model names that appear inside response texts (which bl
 from __future__ import annotations
 
 import random
+import secrets
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from promedical.rubrics.records import Response, Status, Verdict
@@ -84,23 +86,30 @@ def sample_verdicts(rubrics: list[Rubric], responses: list[Response], judge: str
     return out
 
 
+def random_passwords(names: Iterable[str]) -> dict[str, str]:
+    """A different random password (about 128 bits) for each account name."""
+    return {name: secrets.token_urlsafe(16) for name in names}
+
+
 def seed_demo(
     database: Database, *, project: str = "demo", reviewers: tuple[str, ...] = ("alice", "bob"), n_rubrics: int = 4,
-    overlap: int = 2, password: str = "review-pass-1", seed: int = 0,
+    overlap: int = 2, password: str = "review-pass-1", seed: int = 0, passwords: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Fill ``database`` with an admin, reviewers and a sample project with every kind of task assigned.
 
-    Returns ``{username: password}``; every account gets ``password`` (the admin is ``admin``).
+    Returns ``{username: password}``. ``passwords`` gives each account its own (``promedical review demo`` draws
+    them at random); without it every account gets ``password``, which is for tests and benchmarks only.
     """
     from promedical.review import auth, projects
 
+    chosen = {name: (passwords or {}).get(name, password) for name in ("admin", *reviewers)}
     rubrics = sample_rubrics(n_rubrics)
     responses = sample_responses(rubrics)
     verdicts = sample_verdicts(rubrics, responses, seed=seed)
     rng = random.Random(seed)
     with database.write() as session:
-        auth.create_user(session, "admin", password, "admin")
-        users = [auth.create_user(session, name, password, "reviewer") for name in reviewers]
+        auth.create_user(session, "admin", chosen["admin"], "admin")
+        users = [auth.create_user(session, name, chosen[name], "reviewer") for name in reviewers]
         target = projects.create_project(session, project)
         projects.import_rubrics(session, target, rubrics)
         projects.import_responses(session, target, responses)
@@ -110,4 +119,4 @@ def seed_demo(
             if kind != "rubric":
                 projects.create_adjudication_tasks(session, target, kind)
             projects.assign(session, target, kind, users, overlap, rng)
-    return {name: password for name in ("admin", *reviewers)}
+    return chosen

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from promedical.review import auth
+from promedical.review import auth, security
 from promedical.review.errors import ReviewError
 from promedical.review.store import Database
 
@@ -64,7 +64,10 @@ async def admin_user(request: Request) -> auth.CurrentUser:
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
-    response = TEMPLATES.TemplateResponse(request, name, context, status_code=status)
+    """A page whose inline style and script carry a fresh nonce that its Content-Security-Policy allows."""
+    nonce = security.new_nonce()
+    response = TEMPLATES.TemplateResponse(request, name, {**context, "csp_nonce": nonce}, status_code=status)
+    response.headers["Content-Security-Policy"] = security.page_csp(nonce)
     return response
 
 
