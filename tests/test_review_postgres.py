@@ -31,7 +31,8 @@ def test_review_flow_on_postgres() -> None:
 
     app = create_app(URL)
     seed_demo(app.state.db)
-    with TestClient(app) as raw_alice, TestClient(app) as raw_bob:
+    https = "https://testserver"  # cookies are Secure by default
+    with TestClient(app, base_url=https) as raw_alice, TestClient(app, base_url=https) as raw_bob:
         alice = login_with(raw_alice, "alice", "review-pass-1")
         bob = login_with(raw_bob, "bob", "review-pass-1")
         items = alice.get("/api/assignments").json()["assignments"]
@@ -50,7 +51,7 @@ def test_review_flow_on_postgres() -> None:
         assert ack.status_code == 200
         again = alice.post(f"/api/assignments/{pair}/labels", json={"uid": "pg-pair-0001", "answers": {"answer": "2"}})
         assert again.json()["duplicate"] is True
-        raw_admin = TestClient(app)
+        raw_admin = TestClient(app, base_url=https)
         admin = login_with(raw_admin, "admin", "review-pass-1")
         decisions = admin.get("/admin/projects/demo/export/decisions.jsonl").text.splitlines()
         assert len(decisions) == 1 and '"decision":"edit"' in decisions[0]
