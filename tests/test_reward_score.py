@@ -56,3 +56,21 @@ def test_encoder_shared_path_is_batched_naive() -> None:
     assert not rm.decoder
     groups = _groups()[:2]
     assert score_shared(rm, groups) == score_naive(rm, groups)
+
+
+def test_shared_equals_naive_with_windows() -> None:
+    """windows/1 on a decoder: each window's prefix runs once for all criteria; pooled scores still equal naive."""
+    from promedical.reward.score import score_groups, score_groups_naive
+    from promedical.reward.windows import WindowSettings
+
+    rm = fresh_rm("tiny-llama", "explicit/1", 96, seed=0, windows=WindowSettings(max_windows=3, overlap=0.25))
+    torch.manual_seed(1)
+    torch.nn.init.normal_(rm.model.score.weight, std=1.0)
+    naive = score_groups_naive(rm, _groups(), batch_size=5)
+    shared = score_groups(rm, _groups(), batch_size=4)
+    assert [len(g.windowed.prefixes) for g in shared] == [3, 1, 1]  # the long answer is read in three windows
+    w = shared[0].windowed
+    assert not w.truncated and w.covered_tokens == w.response_tokens == 101
+    flat_n = [x for g in naive for x in g.scores]
+    flat_s = [x for g in shared for x in g.scores]
+    assert max(abs(a - b) for a, b in zip(flat_n, flat_s, strict=True)) < 1e-4

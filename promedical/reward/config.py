@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from promedical.config import load_settings
 from promedical.reward.template import DEFAULT_EXPLICIT, get_template
+from promedical.reward.windows import INPUT_WINDOWS, InputScheme, WindowSettings
 
 
 class LoraSettings(BaseModel):
@@ -32,6 +33,10 @@ class RMTrainConfig(BaseModel):
     backbone: str = "minilm"  # a name resolve_model accepts, or a local checkpoint directory
     template: str = DEFAULT_EXPLICIT  # explicit/1 (criterion injected) or implicit/1 (the ablation)
     max_length: int = Field(default=256, ge=32)
+    # how a long response is read, in training and scoring alike: windows/1 (overlapping windows pooled per
+    # criterion) or head/1 (the response's head only; what models trained before windows/1 did)
+    input: InputScheme = INPUT_WINDOWS
+    windows: WindowSettings = Field(default_factory=WindowSettings)  # used by windows/1 only
     train_data: list[str] = Field(min_length=1)  # labelled sets or CriterionPair JSONL files
     val_data: list[str] = Field(default_factory=list)  # used for calibration after training
     output_dir: str
@@ -61,6 +66,11 @@ class RMTrainConfig(BaseModel):
         if self.lora is not None and self.freeze_backbone:
             raise ValueError("choose one of lora and freeze_backbone")
         return self
+
+
+def card_windows(cfg: RMTrainConfig) -> WindowSettings | None:
+    """The window layout a model trained with ``cfg`` records in its card (None: head/1)."""
+    return cfg.windows if cfg.input == INPUT_WINDOWS else None
 
 
 def load_config(path: str | Path | None, overrides: list[str]) -> RMTrainConfig:

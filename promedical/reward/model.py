@@ -6,8 +6,10 @@ Decoders without a pad token get the EOS token as pad; templates never contain i
 is always the last token of the criterion suffix.
 
 A trained checkpoint is a plain transformers directory (LoRA adapters are merged before saving) with an
-``rm.json`` card beside the weights: template version, backbone, max length and, after
-``promedical rm calibrate``, the per-tier thresholds that turn scores into met/unmet.
+``rm.json`` card beside the weights: template version, backbone, max length, input scheme (how a long response
+is read: ``head/1`` for cards written before windows existed, ``windows/1`` with its layout; see
+``promedical.reward.windows``) and, after ``promedical rm calibrate``, the per-tier thresholds that turn scores
+into met/unmet.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from promedical.io import UserError, write_json
 from promedical.models import resolve_model
 from promedical.reward.template import Encoder, get_template
+from promedical.reward.windows import INPUT_HEAD, INPUT_WINDOWS, InputScheme, WindowSettings
 
 CARD_FILE = "rm.json"
 CARD_SCHEMA: Literal["promedical.rm/1"] = "promedical.rm/1"
@@ -47,10 +50,19 @@ class RMCard(BaseModel):
     backbone: str
     template: str
     max_length: int = Field(ge=32)
+    # absent in cards written before windows/1: such a model read the response's head and is scored that way
+    input: InputScheme = INPUT_HEAD
+    windows: WindowSettings | None = None
     lora: bool = False
     thresholds: dict[str, TierThreshold] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)  # config digest, data counts, run dir
     calibration: dict[str, Any] = Field(default_factory=dict)  # data and rule used by calibrate
+
+    @model_validator(mode="after")
+    def _input_matches_windows(self) -> RMCard:
+        if (self.input == INPUT_WINDOWS) != (self.windows is not None):
+            raise ValueError("input windows/1 needs a windows layout, and head/1 takes none")
+        return self
 
     @property
     def explicit(self) -> bool:
@@ -106,7 +118,8 @@ class RewardModel:
 
     @property
     def encoder(self) -> Encoder:
-        return Encoder.build(self.tokenizer, get_template(self.card.template), self.card.max_length)
+        return Encoder.build(self.tokenizer, get_template(self.card.template), self.card.max_length,
+                             self.card.windows)
 
     @property
     def decoder(self) -> bool:
@@ -140,10 +153,14 @@ def load_rm(path: str | Path) -> RewardModel:
     return RewardModel(model=model, tokenizer=tokenizer, card=card, path=str(path))
 
 
-def fresh_rm(backbone: str, template: str, max_length: int, seed: int = 0) -> RewardModel:
-    """An untrained reward model on ``backbone`` (random head): the starting point of training and of tests."""
+def fresh_rm(backbone: str, template: str, max_length: int, seed: int = 0,
+             windows: WindowSettings | None = None) -> RewardModel:
+    """An untrained reward model on ``backbone`` (random head): the starting point of training and of tests.
+
+    ``windows=None`` reads the response's head (``head/1``), a layout reads it in windows (``windows/1``)."""
     get_template(template)
     model, tokenizer = load_backbone(backbone, seed=seed)
     model.eval()
-    card = RMCard(backbone=backbone, template=template, max_length=max_length)
+    card = RMCard(backbone=backbone, template=template, max_length=max_length,
+                  input=INPUT_HEAD if windows is None else INPUT_WINDOWS, windows=windows)
     return RewardModel(model=model, tokenizer=tokenizer, card=card, path=f"untrained:{backbone}")

@@ -15,7 +15,8 @@ from typing import Any, Protocol
 from promedical.reward.data import LabelledData, PairRow, PointRow
 from promedical.reward.eval import ScoredPair, ScoredPoint
 from promedical.reward.model import RewardModel
-from promedical.reward.score import CriterionInput, Group, score_shared
+from promedical.reward.score import CriterionInput, Group, score_groups
+from promedical.reward.windows import TruncationStats
 
 LEXICAL = "lexical"
 _WORD = re.compile(r"[a-z0-9]+")
@@ -56,7 +57,11 @@ class LexicalScorer:
 
 
 class RMScorer:
-    """Scores with prefix sharing: items are grouped by (instruction, response) before scoring."""
+    """Scores with prefix sharing: items are grouped by (instruction, response) before scoring.
+
+    ``truncation`` counts, over the distinct responses scored so far, how many were read only in part (the
+    checkpoint's input scheme decides how much of a response is read: ``promedical.reward.windows``).
+    """
 
     def __init__(self, rm: RewardModel, batch_size: int = 16,
                  on_progress: Callable[[int], None] | None = None) -> None:
@@ -64,6 +69,7 @@ class RMScorer:
         self.name = f"rm:{rm.path}"
         self.batch_size = batch_size
         self.on_progress = on_progress
+        self.truncation = TruncationStats()
 
     def score(self, items: Sequence[tuple[str, str, CriterionInput]]) -> list[float]:
         groups: dict[tuple[str, str], list[int]] = {}
@@ -72,7 +78,9 @@ class RMScorer:
         out = [0.0] * len(items)
         for (instruction, response), idx in groups.items():
             group = Group(instruction, response, tuple(items[i][2] for i in idx))
-            for i, value in zip(idx, score_shared(self.rm, [group], self.batch_size)[0], strict=True):
+            scored = score_groups(self.rm, [group], self.batch_size)[0]
+            self.truncation.add(scored.windowed)
+            for i, value in zip(idx, scored.scores, strict=True):
                 out[i] = value
             if self.on_progress is not None:
                 self.on_progress(len(idx))

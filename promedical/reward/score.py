@@ -10,6 +10,12 @@ batch with position ids continuing after the prefix; the score head reads each s
 token ``AutoModelForSequenceClassification`` reads in a full pass. Results equal naive scoring within float
 rounding (tested to 1e-4). Encoders attend in both directions, so the response's representation depends on the
 criterion and nothing can be shared exactly: for them the shared path falls back to batched naive scoring.
+
+Long responses (input scheme ``windows/1``, ``promedical.reward.windows``): a response gives one prefix per
+window; both paths score every (window, criterion) input and pool the window scores per criterion (max of met
+evidence: max for required, min for prohibited; mean for the implicit template). The shared path runs each
+window's prefix once and reuses it for the K suffixes, so sharing still saves K-1 prefix passes per window;
+naive and shared stay equal within float rounding. ``head/1`` models have exactly one window (the head).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from promedical.reward.model import RewardModel
+from promedical.reward.windows import Windowed, pool, pool_kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,32 +72,66 @@ def score_ids(rm: RewardModel, sequences: Sequence[Sequence[int]], batch_size: i
     return out
 
 
-def naive_sequences(rm: RewardModel, groups: Sequence[Group]) -> list[list[int]]:
+@dataclass(frozen=True, slots=True)
+class GroupScores:
+    """One response's pooled score per criterion, and how it was read (windows, truncation)."""
+
+    scores: list[float]
+    windowed: Windowed
+
+
+def _pooled(rm: RewardModel, group: Group, per_window: Sequence[Sequence[float]]) -> list[float]:
+    """Window scores (``per_window[w][k]``) pooled per criterion ``k`` (``windows.pool_kind``)."""
+    explicit = rm.card.explicit
+    return [pool([row[k] for row in per_window], pool_kind(c.polarity, explicit))
+            for k, c in enumerate(group.criteria)]
+
+
+def naive_sequences(rm: RewardModel, groups: Sequence[Group]) -> tuple[list[list[int]], list[Windowed]]:
+    """Every (window, criterion) input in order: group, then window, then criterion."""
     enc = rm.encoder
     seqs: list[list[int]] = []
+    windowed = []
     for g in groups:
-        prefix = enc.prefix(g.instruction, g.response)
-        seqs.extend(prefix + enc.suffix(c.text, c.tier, c.polarity) for c in g.criteria)
-    return seqs
+        w = enc.prefixes(g.instruction, g.response)
+        windowed.append(w)
+        suffixes = [enc.suffix(c.text, c.tier, c.polarity) for c in g.criteria]
+        seqs.extend([*prefix, *suffix] for prefix in w.prefixes for suffix in suffixes)
+    return seqs, windowed
 
 
-def score_naive(rm: RewardModel, groups: Sequence[Group], batch_size: int = 16) -> list[list[float]]:
-    flat = score_ids(rm, naive_sequences(rm, groups), batch_size)
+def score_groups_naive(rm: RewardModel, groups: Sequence[Group], batch_size: int = 16) -> list[GroupScores]:
+    seqs, windowed = naive_sequences(rm, groups)
+    flat = score_ids(rm, seqs, batch_size)
     out, at = [], 0
-    for g in groups:
-        out.append(flat[at : at + len(g.criteria)])
-        at += len(g.criteria)
+    for g, w in zip(groups, windowed, strict=True):
+        k = len(g.criteria)
+        per_window = [flat[at + i * k : at + (i + 1) * k] for i in range(len(w.prefixes))]
+        at += k * len(w.prefixes)
+        out.append(GroupScores(_pooled(rm, g, per_window) if k else [], w))
     return out
 
 
-def _score_group_shared(rm: RewardModel, group: Group, batch_size: int) -> list[float]:
+def score_naive(rm: RewardModel, groups: Sequence[Group], batch_size: int = 16) -> list[list[float]]:
+    return [g.scores for g in score_groups_naive(rm, groups, batch_size)]
+
+
+def _score_group_shared(rm: RewardModel, group: Group, batch_size: int) -> GroupScores:
+    enc = rm.encoder
+    w = enc.prefixes(group.instruction, group.response)
+    suffixes = [enc.suffix(c.text, c.tier, c.polarity) for c in group.criteria]
+    if not suffixes:
+        return GroupScores([], w)
+    per_window = [_score_prefix_shared(rm, list(prefix), suffixes, batch_size) for prefix in w.prefixes]
+    return GroupScores(_pooled(rm, group, per_window), w)
+
+
+def _score_prefix_shared(rm: RewardModel, prefix: list[int], suffixes: Sequence[Sequence[int]],
+                         batch_size: int) -> list[float]:
     import torch
 
-    enc = rm.encoder
     model = rm.model
     base = getattr(model, model.base_model_prefix)
-    prefix = enc.prefix(group.instruction, group.response)
-    suffixes = [enc.suffix(c.text, c.tier, c.polarity) for c in group.criteria]
     scores: list[float] = []
     with torch.inference_mode():
         prefix_ids = torch.tensor([prefix], dtype=torch.long)
@@ -112,8 +153,14 @@ def _score_group_shared(rm: RewardModel, group: Group, batch_size: int) -> list[
     return scores
 
 
+def score_groups(rm: RewardModel, groups: Sequence[Group], batch_size: int = 16) -> list[GroupScores]:
+    """Per group, one pooled score per criterion and its windows; prefix-shared for decoders, batched naive for
+    encoders."""
+    if not rm.decoder:
+        return score_groups_naive(rm, groups, batch_size)
+    return [_score_group_shared(rm, g, batch_size) for g in groups]
+
+
 def score_shared(rm: RewardModel, groups: Sequence[Group], batch_size: int = 16) -> list[list[float]]:
     """Per group, one score per criterion; prefix-shared for decoders, batched naive for encoders."""
-    if not rm.decoder:
-        return score_naive(rm, groups, batch_size)
-    return [_score_group_shared(rm, g, batch_size) if g.criteria else [] for g in groups]
+    return [g.scores for g in score_groups(rm, groups, batch_size)]
