@@ -22,7 +22,8 @@ from typing import Any
 
 from promedical.io import UserError
 from promedical.reward.model import RewardModel, load_rm
-from promedical.reward.score import CriterionInput, Group, score_shared
+from promedical.reward.score import CriterionInput, Group, score_groups
+from promedical.reward.windows import INPUT_HEAD, TruncationStats, Windowed
 from promedical.rubrics.records import Response, Status, Verdict
 from promedical.rubrics.schema import Polarity, Rubric
 from promedical.rubrics.scoring import RewardParams, Scores, score
@@ -42,9 +43,12 @@ class RMJudge:
         self.batch_size = batch_size
         self.name = f"{SCHEME}:{rm.path}"
         self.spec = self.name
-        self.template_version = f"rm-{rm.card.template}"
+        scheme = "" if rm.card.input == INPUT_HEAD else f"+{rm.card.input}"  # head/1 verdicts keep their old name
+        self.template_version = f"rm-{rm.card.template}{scheme}"
+        self.truncation = TruncationStats()  # over every response graded (see promedical.reward.windows)
 
-    def _verdict(self, rubric: Rubric, response: Response, criterion_id: str, value: float) -> Verdict:
+    def _verdict(self, rubric: Rubric, response: Response, criterion_id: str, value: float,
+                 read: Windowed | None = None) -> Verdict:
         c = rubric.criterion(criterion_id)
         threshold = self.rm.card.thresholds[c.tier.value].threshold
         satisfied = value >= threshold
@@ -56,7 +60,8 @@ class RMJudge:
                        explanation=f"reward-model score {value:.4f} vs {c.tier.value} threshold {threshold:.4f}",
                        judge=self.name, template_version=self.template_version,
                        confidence=p_satisfied if satisfied else 1.0 - p_satisfied,
-                       meta={"score": value, "threshold": threshold, "satisfied": satisfied})
+                       meta={"score": value, "threshold": threshold, "satisfied": satisfied,
+                             **(_read_meta(self.rm.card.input, read) if read is not None else {})})
 
     def grade(self, rubric: Rubric, response: Response) -> list[Verdict]:
         """One verdict per criterion of ``rubric`` for ``response``."""
@@ -64,13 +69,15 @@ class RMJudge:
                       tuple(CriterionInput(c.text, c.tier.value, (c.polarity or Polarity.REQUIRED).value)
                             for c in rubric.criteria))
         try:
-            values = score_shared(self.rm, [group], self.batch_size)[0]
+            scored = score_groups(self.rm, [group], self.batch_size)[0]
         except (RuntimeError, ValueError, IndexError) as exc:
             reason = f"reward model failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
             return [Verdict(response_id=response.id, rubric_id=rubric.id, criterion_id=c.id, status=Status.UNSCORED,
                             reason=reason, judge=self.name, template_version=self.template_version)
                     for c in rubric.criteria]
-        return [self._verdict(rubric, response, c.id, v) for c, v in zip(rubric.criteria, values, strict=True)]
+        self.truncation.add(scored.windowed)
+        return [self._verdict(rubric, response, c.id, v, scored.windowed)
+                for c, v in zip(rubric.criteria, scored.scores, strict=True)]
 
     def grade_many(self, items: Sequence[tuple[Rubric, Response]], progress: Any = None) -> list[Verdict]:
         """Verdicts for every criterion of every (rubric, response), in input order.
@@ -93,6 +100,12 @@ class RMJudge:
         """S1, S2, S3 and the reward through the one scoring path."""
         statuses = {v.criterion_id: v.status for v in self.grade(rubric, response)}
         return score(rubric, statuses, params)
+
+
+def _read_meta(scheme: str, read: Windowed) -> dict[str, Any]:
+    """How much of the response the model read: input scheme, windows, tokens, whether some were left out."""
+    return {"input": scheme, "windows": len(read.prefixes), "response_tokens": read.response_tokens,
+            "truncated": read.truncated}
 
 
 def load_rm_judge(path: str | Path, **options: Any) -> RMJudge:
