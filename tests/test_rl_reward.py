@@ -63,10 +63,14 @@ def test_all_unscored_proficiency_gives_none_and_is_counted() -> None:
     r = rubric()
     judge = FaultInjectingJudge({Tier.PROFICIENCY}, when="garbled")
     reward = RubricReward({r.id: r}, judge, PARAMS)
-    values, logged = _call(reward, [GOOD, "garbled output"])
-    assert values[0] is not None and values[1] is None
-    assert logged["rubric/unscored_rate"] == 0.5
-    assert logged["rubric/s1"] == pytest.approx(0.8)  # the mean is over scored completions only
+    # "garbled output" does not tell the user to call emergency services: the required veto c6 is violated, so it
+    # is punished whatever S1 is (fail closed) instead of being dropped; with c6 met, nothing is known: None.
+    safe_garble = "garbled output. Call emergency services."
+    values, logged = _call(reward, [GOOD, "garbled output", safe_garble])
+    assert values[0] is not None and values[2] is None
+    assert values[1] == pytest.approx(1 + PARAMS.beta - PARAMS.lam)
+    assert logged["rubric/unscored_rate"] == pytest.approx(1 / 3)
+    assert logged["rubric/s1"] == pytest.approx(0.8)  # the mean is over completions with an S1 only
 
 
 def test_unknown_rubric_is_none_and_missing_column_is_an_error() -> None:
@@ -85,8 +89,11 @@ def test_identical_completions_are_graded_once_in_one_batch() -> None:
     reward = RubricReward({r.id: r}, judge, PARAMS)
     values, _ = _call(reward, [GOOD, GOOD, "other"])
     assert judge.calls == 1
+    assert sorted(judge.graded) == sorted([GOOD, "other"])  # each distinct completion graded exactly once
     assert values[0] == values[1]
     assert len(reward.history.rewards) == 3
+    values, _ = _call(reward, ["third", "third", "third", "fourth"])  # a later batch: again once per distinct text
+    assert judge.calls == 2 and sorted(judge.graded) == sorted([GOOD, "other", "fourth", "third"])
 
 
 def test_component_metrics_by_hand() -> None:
