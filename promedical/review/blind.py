@@ -83,6 +83,29 @@ def project_terms(stored: str | None) -> list[str]:
     return [t for t in terms if isinstance(t, str) and t.strip()] if isinstance(terms, list) else []
 
 
+MAX_TERMS = 200
+MAX_TERM = 100
+
+
+def set_project_terms(stored: str | None, add: Iterable[str] = (), remove: Iterable[str] = ()) -> str:
+    """The project's stored extra names (JSON) after adding and removing some; each is masked like a model id.
+
+    Raises ``ValueError`` naming the first unusable term (too short or long, control characters, too many).
+    """
+    terms = project_terms(stored)
+    for term in add:
+        term = " ".join(term.split())
+        if not 2 <= len(term) <= MAX_TERM or not term.isprintable():
+            raise ValueError(f"mask term {term[:MAX_TERM]!r}: use 2-{MAX_TERM} printable characters")
+        if term.casefold() not in {t.casefold() for t in terms}:
+            terms.append(term)
+    gone = {" ".join(t.split()).casefold() for t in remove}
+    terms = [t for t in terms if t.casefold() not in gone]
+    if len(terms) > MAX_TERMS:
+        raise ValueError(f"at most {MAX_TERMS} mask terms per project")
+    return json.dumps(terms, ensure_ascii=False)
+
+
 @functools.lru_cache(maxsize=64)
 def _cached_masker(extra: tuple[str, ...]) -> Masker:
     return Masker(extra)
