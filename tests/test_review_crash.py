@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import func, select
 
 from promedical.review import launch, migrate
+from promedical.review.blind import slot_of
 from promedical.review.loadtest import start_burst, stored_uids
 from promedical.review.sample import seed_demo
-from promedical.review.store import Assignment, Database, Submission
+from promedical.review.store import Assignment, Database, Label, Submission
 
 pytestmark = pytest.mark.slow
 REVIEWERS = tuple(f"rev{i:02d}" for i in range(6))
@@ -60,11 +61,14 @@ def test_no_acknowledged_answer_is_lost_when_the_server_is_killed(tmp_path: Path
         items = [i for i in client.get("/api/assignments").json()["assignments"] if i["kind"] == "pairwise"]
         if mine and items:
             with database.read() as session:
-                token = session.scalar(select(Assignment.token).join(Submission).where(Submission.uid == mine[0]))
-            payload = client.get(f"/api/assignments/{token}").json()
-            answers = ({"answer": "1"} if payload["kind"] == "pairwise"
-                       else {c["id"]: "met" for c in payload["criteria"]})
-            again = client.post(f"/api/assignments/{token}/labels", json={"uid": mine[0], "answers": answers})
+                assignment, submission = session.execute(
+                    select(Assignment, Submission).join(Submission).where(Submission.uid == mine[0])).one()
+                stored = {x.criterion_id: x.value
+                          for x in session.scalars(select(Label).where(Label.submission_id == submission.id))}
+            # the retry carries the same answer (a different one under the same uid is refused)
+            answers = {"answer": slot_of(assignment.display_order, stored[""])} if "" in stored else stored
+            again = client.post(f"/api/assignments/{assignment.token}/labels",
+                                json={"uid": mine[0], "answers": answers})
             assert again.status_code == 200 and again.json()["duplicate"] is True
         fresh = client.post(f"/api/assignments/{items[0]['token']}/labels",
                             json={"uid": "after-restart-1", "answers": {"answer": "tie"}})
