@@ -62,6 +62,8 @@ def meta_eval(
     resamples: int = typer.Option(2000, "--resamples", min=100, help="Bootstrap resamples per CI."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
     out: Path | None = typer.Option(None, "-o", "--out", help="Also write the full report (JSON)."),
+    predictions_out: Path | None = typer.Option(None, "--predictions-out", help="Also write one prediction per "
+                                                "labelled item and judge (JSONL), for `promedical judge compare`."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Accuracy, per-class precision/recall/F1 and Cohen's kappa (bootstrap CIs) per tier, against the labels;
@@ -91,6 +93,12 @@ def meta_eval(
                          "both files refer to the same responses", markup=False, highlight=False, soft_wrap=True)
     if out is not None:
         write_json(out, report)
+    if predictions_out is not None:
+        from promedical.judge.meta_eval import predictions
+        from promedical.judge.predictions import write_predictions
+
+        report["predictions"] = {"out": str(predictions_out), "rows": write_predictions(
+            predictions_out, predictions(label_verdicts, judged, reference, tiers))}
     if json_out:
         emit_json(report)
         return

@@ -111,6 +111,8 @@ def evaluate(
     resamples: int = typer.Option(2000, help="Bootstrap resamples for the CIs."),
     batch_size: int = typer.Option(16, help="Criteria per forward pass."),
     out: Path | None = typer.Option(None, "-o", "--out", help="Also write the report as JSON here."),
+    predictions_out: Path | None = typer.Option(None, "--predictions-out", help="Also write one prediction per "
+                                                "labelled item (JSONL), for `promedical judge compare`."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Pairwise and pointwise accuracy per tier, veto precision/recall/F1 and calibration, with bootstrap CIs."""
@@ -129,12 +131,21 @@ def evaluate(
     if isinstance(scorer, RMScorer):
         scorer.truncation.reset()  # count the evaluated responses only, not those calibrated on
     points, pairs = score_data(scorer, labelled)
+    predicted = None
+    if predictions_out is not None:
+        from promedical.judge.predictions import write_predictions
+        from promedical.reward.eval import predictions
+
+        name = model if model.startswith("lexical") else f"rm:{model}"
+        predicted = {"out": str(predictions_out), "rows": write_predictions(
+            predictions_out, predictions(labelled, points, pairs, thresholds, name))}
     if points and len(thresholds) < 3:
         stderr.print("no calibrated thresholds (run `promedical rm calibrate` or pass --calibrate-on): "
                       "pointwise metrics are left out")
         points = []
     report = run_eval(points, pairs, thresholds, n_resamples=resamples)
-    report.update({"model": model, "data": [str(d) for d in data], "notes": dict(labelled.notes)})
+    report.update({"model": model, "data": [str(d) for d in data], "notes": dict(labelled.notes),
+                   "predictions": predicted})
     if isinstance(scorer, RMScorer):  # how many distinct responses were read only in part
         report["truncation"] = scorer.truncation.as_dict(scorer.rm.card.input)
     if out is not None:

@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix, precision_recall_fscore_support
 
+from promedical.judge.predictions import Prediction, point_key
 from promedical.labels.agreement import annotator_agreement, cohen_kappa
 from promedical.rubrics.records import Status, Verdict
 from promedical.rubrics.schema import Rubric
@@ -232,3 +233,34 @@ def meta_evaluate(
         among = [v for v in labels if v.judge in annotators and v.key in key_tiers]
         report["annotators"] = annotator_agreement(among, annotators, key_tiers, n_resamples, seed)
     return report
+
+
+def predictions(
+    labels: Sequence[Verdict],
+    verdicts: Sequence[Verdict],
+    reference: str | None = None,
+    tiers: Mapping[tuple[str, str], str] | None = None,
+) -> list[Prediction]:
+    """Per-item predictions of every judge in ``verdicts`` on the reference's items (for ``judge compare``).
+
+    The same alignment as ``meta_evaluate``: unscored reference labels are dropped, a missing verdict is
+    ``missing`` and an unscored one ``unscored`` (both counted wrong by the strict comparison).
+    """
+    ref = choose_reference((v.judge for v in labels), reference)
+    reference_labels = [v for v in labels if v.judge == ref]
+    judges: dict[str, list[Verdict]] = defaultdict(list)
+    for verdict in verdicts:
+        judges[verdict.judge].append(verdict)
+    out: list[Prediction] = []
+    for name, judged in sorted(judges.items()):
+        for item in align(reference_labels, judged, tiers).items:
+            label = item.label is Status.MET
+            if item.judged is None or item.judged is Status.UNSCORED:
+                status = "missing" if item.judged is None else "unscored"
+                out.append(Prediction(kind="point", key=point_key(*item.key), tier=item.tier, label=label,
+                                      predicted=None, correct=None, status=status, judge=name))
+                continue
+            predicted = item.judged is Status.MET
+            out.append(Prediction(kind="point", key=point_key(*item.key), tier=item.tier, label=label,
+                                  predicted=predicted, correct=float(predicted == label), judge=name))
+    return out

@@ -13,6 +13,7 @@ Every number is an ``Estimate`` (value, 95% percentile-bootstrap CI over items, 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from promedical.judge.predictions import Prediction, pair_key, point_key
+from promedical.reward.data import LabelledData
 from promedical.stats import Estimate, bootstrap_mean, bootstrap_statistic
 
 TIERS = ("proficiency", "bonus", "veto")
@@ -132,3 +135,37 @@ def evaluate(points: Sequence[ScoredPoint], pairs: Sequence[ScoredPair], thresho
         "n_pairs": len(pairs),
         "n_points": len(points),
     }
+
+
+def predictions(data: LabelledData, points: Sequence[ScoredPoint], pairs: Sequence[ScoredPair],
+                thresholds: Mapping[str, float], judge: str) -> list[Prediction]:
+    """Per-item predictions (``promedical.judge.predictions``) of a scorer on a labelled set, in the verdict's sense.
+
+    ``points`` and ``pairs`` are ``score_data``'s output, aligned with ``data.points`` and ``data.pairs``. A point
+    is predicted met when its score clears its tier's threshold (satisfied) for a required criterion, or does not
+    (the behaviour is present) for a prohibited one; a non-finite score, or no threshold for the tier, is
+    ``unscored``.
+    """
+    out: list[Prediction] = []
+    for row, scored in zip(data.points, points, strict=True):
+        key = point_key(row.response_id, row.criterion_id)
+        threshold = thresholds.get(row.tier)
+        if threshold is None or not math.isfinite(scored.score):
+            out.append(Prediction(kind="point", key=key, tier=row.tier, label=row.met, predicted=None,
+                                  correct=None, status="unscored", judge=judge))
+            continue
+        satisfied = scored.score >= threshold
+        met = satisfied if row.polarity == "required" else not satisfied
+        out.append(Prediction(kind="point", key=key, tier=row.tier, label=row.met, predicted=met,
+                              correct=float(met == row.met), score=scored.score, judge=judge))
+    for pair_row, scored_pair in zip(data.pairs, pairs, strict=True):
+        key = pair_key(pair_row.rubric_id, pair_row.criterion_id, pair_row.chosen, pair_row.rejected)
+        if not (math.isfinite(scored_pair.chosen) and math.isfinite(scored_pair.rejected)):
+            out.append(Prediction(kind="pair", key=key, tier=pair_row.tier, label=True, predicted=None,
+                                  correct=None, status="unscored", judge=judge))
+            continue
+        margin = scored_pair.chosen - scored_pair.rejected
+        out.append(Prediction(kind="pair", key=key, tier=pair_row.tier, label=True, predicted=margin > 0,
+                              correct=1.0 if margin > 0 else 0.5 if margin == 0 else 0.0, score=margin,
+                              judge=judge))
+    return out

@@ -1,0 +1,96 @@
+"""Paired comparison of two judges on the same labels: per-item predictions from `judge meta-eval` and `rm eval`,
+joined by `judge compare` into accuracy and kappa differences with bootstrap CIs and permutation p-values."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from promedical import samples
+from promedical.io import UserError, write_jsonl
+from promedical.judge.predictions import Prediction, _kappa, compare_predictions, read_predictions
+
+SAMPLES = str(Path(samples.rubrics_path()).parent)
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "promedical", *args], capture_output=True, text=True, timeout=300)
+
+
+def _last_json(proc: subprocess.CompletedProcess[str]) -> dict:  # type: ignore[type-arg]
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("cmp")
+    paths = {"rm": tmp / "lexical-rm.jsonl", "v": tmp / "v.jsonl", "judge": tmp / "judge.jsonl"}
+    rm = _last_json(_run("rm", "eval", "--model", "lexical", "--data", SAMPLES, "--calibrate-on", SAMPLES,
+                         "--predictions-out", str(paths["rm"]), "--json"))
+    assert rm["predictions"]["rows"] > 0
+    _last_json(_run("judge", "run", "-r", str(samples.rubrics_path()), "-x", str(samples.responses_path()),
+                    "--judge", "lexical:0.3", "-o", str(paths["v"]), "--json"))
+    meta = _last_json(_run("judge", "meta-eval", "-l", str(samples.verdicts_path()), "-v", str(paths["v"]),
+                           "--predictions-out", str(paths["judge"]), "--json"))
+    assert meta["predictions"]["rows"] == meta["judges"]["lexical:0.3"]["overall"]["n_labels"]
+    return paths
+
+
+def test_rm_eval_and_meta_eval_predictions_join_item_for_item(files: dict[str, Path]) -> None:
+    report = _last_json(_run("judge", "compare", str(files["rm"]), str(files["judge"]), "--resamples", "1000",
+                             "--json"))
+    judge_rows = read_predictions(files["judge"])
+    assert report["n_joined"] == len(judge_rows) and report["only_b"] == 0  # every labelled point joins
+    assert report["judge_a"] == "lexical" and report["judge_b"] == "lexical:0.3"
+    block = report["point"]["all"]
+    a = [r for r in read_predictions(files["rm"]) if r.kind == "point"]
+    assert block["accuracy_a"] == pytest.approx(np.mean([r.correct or 0.0 for r in a]))
+    acc = block["accuracy_difference"]
+    assert acc["value"] == pytest.approx(block["accuracy_a"] - block["accuracy_b"])
+    assert acc["ci_low"] <= acc["value"] <= acc["ci_high"] and 0 < acc["p_value"] <= 1
+    assert set(report["point"]) == {"all", "proficiency", "bonus", "veto"}
+
+
+def test_a_judge_compared_with_itself_differs_by_nothing(files: dict[str, Path]) -> None:
+    rows = read_predictions(files["judge"])
+    report = compare_predictions(rows, rows, n_resamples=500)
+    acc = report["point"]["all"]["accuracy_difference"]
+    assert acc["value"] == 0 and acc["p_value"] == 1.0
+    assert report["point"]["all"]["kappa_difference"]["value"] == 0
+
+
+def test_kappa_matches_scikit_learn() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 60).astype(float)
+    a = np.where(rng.random(60) < 0.8, y, 1 - y)
+    b = np.where(rng.random(60) < 0.6, y, 1 - y)
+    expected = cohen_kappa_score(y, a) - cohen_kappa_score(y, b)
+    assert float(_kappa(a[None, :], b[None, :], y[None, :])[0]) == pytest.approx(expected)
+
+
+def _p(key: str, label: bool, predicted: bool | None, judge: str) -> Prediction:
+    return Prediction(kind="point", key=key, tier="proficiency", label=label, predicted=predicted,
+                      correct=None if predicted is None else float(predicted == label),
+                      status="scored" if predicted is not None else "unscored", judge=judge)
+
+
+def test_abstaining_counts_as_wrong_and_different_references_are_refused(tmp_path: Path) -> None:
+    a = [_p(f"r{i}|c", True, True, "a") for i in range(20)]
+    b = [_p(f"r{i}|c", True, None, "b") for i in range(20)]  # B never answers
+    report = compare_predictions(a, b, n_resamples=500)
+    assert report["point"]["all"]["accuracy_b"] == 0.0 and report["point"]["all"]["coverage_b"] == 0.0
+    assert report["point"]["all"]["accuracy_difference"]["ci_low"] == 1.0
+    flipped = [_p(f"r{i}|c", False, True, "b") for i in range(20)]
+    with pytest.raises(UserError, match="different references"):
+        compare_predictions(a, flipped)
+    write_jsonl(tmp_path / "a.jsonl", a)
+    write_jsonl(tmp_path / "b.jsonl", flipped)
+    proc = _run("judge", "compare", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"))
+    assert proc.returncode == 2 and "different references" in proc.stderr and "Traceback" not in proc.stderr
