@@ -228,3 +228,17 @@ def test_admin_terms_are_stored_per_project(site) -> None:
         assert blind.project_terms(project.blind_terms) == ["Acme Health"]
     bad = runner.invoke(cli, ["review", "mask-terms", "--project", "nope", "--add", "x1", "--db", url])
     assert isinstance(bad.exception, UserError) and "nope" in str(bad.exception)  # exit code 2 from main()
+
+
+def test_the_ascii_fast_path_normalises_like_the_general_one() -> None:
+    import random
+    import string
+
+    from promedical.review.masking import normalise
+
+    rng = random.Random(0)
+    for _ in range(2000):
+        text = "".join(rng.choice(string.printable + "\x00\x1f") for _ in range(rng.randint(0, 40)))
+        fast, origin = normalise(text)
+        slow, slow_origin = normalise(text + "\u00e9")  # one non-ASCII character takes the general path
+        assert (fast, list(origin)) == (slow[:-1], list(slow_origin[:-1])), repr(text)

@@ -24,7 +24,7 @@ import functools
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
@@ -59,8 +59,15 @@ def shipped_names() -> NameList:
     return NameList(*(tuple(data[key]) for key in ("names", "ambiguous", "cue_tiers", "tiers")))
 
 
-def normalise(text: str) -> tuple[str, list[int]]:
+_ASCII_SPACES = str.maketrans({"\t": " ", "\n": " ", "\r": " ", "\v": " ", "\f": " ", "`": "'"})
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+
+def normalise(text: str) -> tuple[str, Sequence[int]]:
     """The matching form of ``text`` and, for each of its characters, the index of the original it came from."""
+    if text.isascii() and not _ASCII_CONTROL.search(text):
+        # Fast path, same result: plain ASCII only needs spaces and backticks folded and case lowered.
+        return text.translate(_ASCII_SPACES).lower(), range(len(text))
     out: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
