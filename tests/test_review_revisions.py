@@ -23,7 +23,7 @@ from promedical.review.app import create_app
 from promedical.review.export import export_project, ratings
 from promedical.review.launch import login_with
 from promedical.review.sample import sample_responses, sample_rubrics, sample_verdicts
-from promedical.review.store import Base, Database, Project, Submission
+from promedical.review.store import Assignment, Base, Database, Project, Submission, User
 
 PASSWORD = "kestrel-orbit-73-lantern"
 
@@ -89,7 +89,16 @@ def test_an_answer_keeps_the_meaning_it_had_when_given(site, tmp_path: Path) -> 
     answers["v1"] = "met"  # prohibited: the response does the forbidden thing, a violation
     assert alice.post(f"/api/assignments/{token_a}/labels", json={"uid": "alice-p-0001", "answers": answers}
                       ).status_code == 200
+    pair_a, _ = _first(alice, "pairwise")
+    assert alice.post(f"/api/assignments/{pair_a}/labels", json={"uid": "alice-pair-01", "answers": {"answer": "1"}}
+                      ).status_code == 200
     _flip_v1(bob)
+    with app.state.db.read() as session:  # carol's assignment of the very pair alice answered
+        task_id = session.scalar(select(Assignment.task_id).where(Assignment.token == pair_a))
+        pair_c = session.scalar(select(Assignment.token).join(User, User.id == Assignment.reviewer_id)
+                                .where(Assignment.task_id == task_id, User.username == "carol"))
+    assert carol.post(f"/api/assignments/{pair_c}/labels", json={"uid": "carol-pair-01", "answers": {"answer": "1"}}
+                      ).status_code == 200
     token_c, shown_c = _first(carol, "pointwise")
     assert token_c != token_a
     assert next(c for c in shown_c["criteria"] if c["id"] == "v1")["polarity"] == "required"
@@ -100,7 +109,9 @@ def test_an_answer_keeps_the_meaning_it_had_when_given(site, tmp_path: Path) -> 
         project = session.scalar(select(Project).where(Project.name == "flip"))
         assert project is not None
         counts = export_project(session, project, tmp_path / "out", n_boot=50)
-        units = {(r.rater, r.unit) for r in ratings(session, project) if ":v1" in r.unit}
+        rated = ratings(session, project)
+        units = {(r.rater, r.unit) for r in rated if ":v1" in r.unit}
+        pair_units = {r.rater: r.unit for r in rated if r.scope == "pairwise" and not r.rater.startswith("judge:")}
     # verdicts.jsonl pairs with rubrics.jsonl (the latest revision, where v1 is required): alice's "met" was given
     # on the prohibited v1, so it must not be exported as a verdict on the required one (it would read satisfied)
     verdicts = read_verdicts(tmp_path / "out" / "verdicts.jsonl")
@@ -123,6 +134,10 @@ def test_an_answer_keeps_the_meaning_it_had_when_given(site, tmp_path: Path) -> 
     # the judge's imported verdicts were given on revision 0: they pool with alice's, not carol's
     judge_units = {u for rater, u in units if rater.startswith("judge:")}
     assert alice_units <= judge_units and not carol_units & judge_units
+    # pairwise answers on the same pair but different revisions are not pooled either
+    assert set(pair_units) == {"alice", "carol"} and pair_units["alice"] != pair_units["carol"]
+    pairs = [json.loads(line) for line in (tmp_path / "out" / "pairwise.jsonl").read_text().splitlines()]
+    assert sorted((p["reviewer"], p["rubric_revision"]) for p in pairs) == [("alice", 0), ("carol", 1)]
 
 
 def test_an_answer_on_a_revision_that_is_no_longer_current_is_refused(site) -> None:
