@@ -11,7 +11,9 @@ Every source is split by instruction with the project's one split scheme (``prom
 hash of the normalised last user turn; ``HELD_OUT_FRACTIONS``: test 30%, val 15%, train 55%): no question is in
 two splits, even when two rubrics (different ids) share it. Each variant is trained with ``promedical rm train`` on
 train, calibrated on val, evaluated with ``promedical rm eval`` on test. Labelled sets, runs and reports go
-under ``--work`` (default ``/tmp/promedical-rm-quality``); the Markdown table is printed at the end.
+under ``--work`` (default ``/tmp/promedical-rm-quality``); the Markdown table is printed at the end. The
+configs read long responses in overlapping windows (input scheme ``windows/1``); the last column counts the test
+responses still read only in part.
 
     nice -n 10 python benchmarks/rm_quality.py --work /tmp/promedical-rm-quality
 """
@@ -98,16 +100,24 @@ def fmt(est: dict[str, Any] | None) -> str:
     return f"{est['value']:.3f} [{est['ci_low']:.2f}, {est['ci_high']:.2f}]"
 
 
+def truncated(report: dict[str, Any]) -> str:
+    """Test responses the model read only in part (tokens in no window); n/a for the lexical baseline."""
+    t = report.get("truncation")
+    if not t or not t.get("responses"):
+        return "n/a"
+    return f"{t['truncated']}/{t['responses']} ({t['input']})"
+
+
 def table(reports: dict[str, dict[str, Any]]) -> str:
     tiers = ("proficiency", "bonus", "veto")
     head = ("| model | pairwise (all) | pairwise prof. | pairwise bonus | pairwise veto | pointwise (all) | "
-            "pointwise prof. | pointwise bonus | pointwise veto | veto F1 | ECE |")
+            "pointwise prof. | pointwise bonus | pointwise veto | veto F1 | ECE | read in part |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, r in reports.items():
         t = r["per_tier"]
         cells = [fmt(r["pairwise_accuracy"]), *(fmt(t[k]["pairwise_accuracy"]) for k in tiers),
                  fmt(r["pointwise_accuracy"]), *(fmt(t[k]["pointwise_accuracy"]) for k in tiers),
-                 fmt((r.get("veto") or {}).get("f1")), fmt((r.get("calibration") or {}).get("ece"))]
+                 fmt((r.get("veto") or {}).get("f1")), fmt((r.get("calibration") or {}).get("ece")), truncated(r)]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
