@@ -1,7 +1,8 @@
 """Pairwise adjudication under the injected criteria, asked in both orders to expose position bias.
 
-For each pair of responses to the same rubric the judge is asked twice, with (A, B) = (first, second) and then
-(second, first). Mapped back to response ids:
+The prompt is ``pairwise/2`` (``promedical.judge.prompts``): both responses, the conversation and the criteria in
+escaped, tagged blocks that the judge is told hold data only. For each pair of responses to the same rubric the
+judge is asked twice, with (A, B) = (first, second) and then (second, first). Mapped back to response ids:
 
 * both orders name the same response -> that response wins; both say tie -> ``tie``;
 * the orders disagree (the verdict flips with position) -> ``inconsistent``, counted as a tie;
@@ -20,7 +21,7 @@ from typing import Any
 
 from promedical.hashing import content_hash
 from promedical.judge.parse import parse_pairwise
-from promedical.judge.prompts import PAIRWISE_SCHEMA, PAIRWISE_V1, render_pairwise
+from promedical.judge.prompts import DEFAULT_PAIRWISE, PAIRWISE_SCHEMA, reask_note, render_pairwise
 from promedical.judge.usage import ProgressHook, Usage
 from promedical.llm.protocol import GenerationParams, Generator, Request
 from promedical.rubrics.records import Response
@@ -40,7 +41,7 @@ class PairwiseConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return {"max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed,
-                "reasks": self.reasks, "use_schema": self.use_schema, "template_version": PAIRWISE_V1.version}
+                "reasks": self.reasks, "use_schema": self.use_schema, "template_version": DEFAULT_PAIRWISE.version}
 
 
 @dataclass
@@ -89,11 +90,11 @@ class PairwiseJudge:
 
     def _request(self, order: _Order, attempt: int) -> Request:
         c = self.config
-        note = PAIRWISE_V1.reask.format(problem=order.problem[:300]) if attempt else None
-        messages = render_pairwise(PAIRWISE_V1, order.rubric, order.shown_a.text, order.shown_b.text, reask=note)
+        note = reask_note(DEFAULT_PAIRWISE, order.problem[:300]) if attempt else None
+        messages = render_pairwise(DEFAULT_PAIRWISE, order.rubric, order.shown_a.text, order.shown_b.text, reask=note)
         params = GenerationParams(temperature=c.temperature, max_tokens=c.max_tokens, seed=c.seed,
                                   json_schema=PAIRWISE_SCHEMA if c.use_schema else None)
-        audit = {"template_version": PAIRWISE_V1.version, "rubric_id": order.rubric.id,
+        audit = {"template_version": DEFAULT_PAIRWISE.version, "rubric_id": order.rubric.id,
                  "response_ids": [order.shown_a.id, order.shown_b.id]}
         return Request(messages, params, audit=audit)
 
@@ -152,7 +153,7 @@ class PairwiseJudge:
             "reason": reason,
             "orders": [ab.record(), ba.record()],
             "judge": self.spec,
-            "template_version": PAIRWISE_V1.version,
+            "template_version": DEFAULT_PAIRWISE.version,
         }
 
     def close(self) -> None:

@@ -3,8 +3,11 @@
 Two modes over any ``Generator``:
 
 * ``grouped``: one call per response with every criterion of its rubric, answer constrained to a JSON schema with
-  one required key per criterion label (``pointwise-grouped/2``; ``/1`` asks for a list with enumerated ids;
-  ``pointwise-grouped-terse/1`` asks for a bare boolean per label, no explanation).
+  one required key per criterion label (``pointwise-grouped/3``, the default, and ``/2``; ``/1`` asks for a list
+  with enumerated ids; ``pointwise-grouped-terse/2`` and ``/1`` ask for a bare boolean per label, no explanation).
+  The current versions (``grouped/3``, ``terse/2``, ``single/2``) put the conversation, the response and the
+  criteria in escaped, tagged blocks that the judge is told hold data only (``promedical.judge.prompts``); the
+  earlier ones stay selectable to reproduce old runs.
   Ids and completeness are checked; only the criteria without a usable answer are asked again (at most ``reasks``
   times, each time with a note naming what was wrong);
 * ``single``: one call per criterion with a ``{"explanation", "criteria_met"}`` answer, re-asked the same bounded way.
@@ -21,14 +24,15 @@ from typing import Any, Literal
 
 from promedical.judge.parse import Answer, parse_grouped, parse_single
 from promedical.judge.prompts import (
+    DEFAULT_GROUPED,
+    DEFAULT_SINGLE,
     GROUPED_TEMPLATES,
-    POINTWISE_GROUPED_V2,
-    POINTWISE_SINGLE_V1,
     SINGLE_SCHEMA,
     TEMPLATES,
     Template,
     answer_schema,
     labels_for,
+    reask_note,
     render_grouped,
     render_single,
 )
@@ -49,11 +53,11 @@ class PointwiseConfig:
     seed: int = 0
     reasks: int = 2  # extra rounds for criteria without a usable answer
     use_schema: bool = True  # ask the backend for schema-constrained output
-    grouped_template: str = POINTWISE_GROUPED_V2.version  # any of GROUPED_TEMPLATES
+    grouped_template: str = DEFAULT_GROUPED.version  # any of GROUPED_TEMPLATES
 
     @property
     def template(self) -> Template:
-        return TEMPLATES[self.grouped_template] if self.mode == "grouped" else POINTWISE_SINGLE_V1
+        return TEMPLATES[self.grouped_template] if self.mode == "grouped" else DEFAULT_SINGLE
 
     def as_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "max_tokens": self.max_tokens, "temperature": self.temperature,
@@ -131,7 +135,7 @@ class PointwiseJudge:
                 note = None
                 if attempt:
                     problems = sorted({s.problem for s in pending.values()})
-                    note = template.reask.format(labels=", ".join(pending), problem="; ".join(problems)[:300])
+                    note = reask_note(template, "; ".join(problems)[:300], labels=", ".join(pending))
                 messages = render_grouped(template, item.rubric, text, {k: s.criterion for k, s in pending.items()},
                                           reask=note)
                 audit = {"template_version": template.version, "rubric_id": item.rubric.id,
@@ -140,7 +144,7 @@ class PointwiseJudge:
                                 Request(messages, self._params(answer_schema(template, list(pending))), audit=audit)))
             else:
                 for slot in pending.values():
-                    note = template.reask.format(problem=slot.problem[:300]) if attempt else None
+                    note = reask_note(template, slot.problem[:300]) if attempt else None
                     messages = render_single(template, item.rubric, text, slot.criterion, reask=note)
                     audit = {"template_version": template.version, "rubric_id": item.rubric.id,
                              "response_id": item.response.id, "criterion_ids": [slot.criterion.id]}
