@@ -20,7 +20,7 @@ from promedical.hashing import content_hash
 from promedical.io import load_models, read_rubrics, write_jsonl
 from promedical.judge.pairwise import PairwiseConfig, PairwiseJudge, make_pairs, summarise_pairs
 from promedical.judge.pointwise import MODES, PointwiseConfig
-from promedical.judge.prompts import GROUPED_TEMPLATES, POINTWISE_GROUPED_V2
+from promedical.judge.prompts import DEFAULT_GROUPED, GROUPED_TEMPLATES
 from promedical.judge.protocol import load_judge
 from promedical.judge.summary import summarise_verdicts
 from promedical.judge.usage import ProgressHook, Usage
@@ -88,9 +88,11 @@ def run(
     judge_spec: str = typer.Option(..., "--judge", "-j", help=SPEC_HELP),
     out: Path = typer.Option(..., "-o", "--out", help="Verdict JSONL to write (one per response and criterion)."),
     mode: str = typer.Option("grouped", "--mode", help="grouped (one call per response) or single (per criterion)."),
-    template: str = typer.Option(POINTWISE_GROUPED_V2.version, "--template",
-                                 help="Grouped prompt: pointwise-grouped/2 (explained), pointwise-grouped/1 (list) "
-                                      "or pointwise-grouped-terse/1 (a boolean per criterion, no explanation)."),
+    template: str = typer.Option(DEFAULT_GROUPED.version, "--template",
+                                 help="Grouped prompt: pointwise-grouped/3 (explained) or pointwise-grouped-terse/2 "
+                                      "(a boolean per criterion, no explanation), both with the untrusted text "
+                                      "escaped in delimited blocks; earlier versions (pointwise-grouped/2, /1, "
+                                      "pointwise-grouped-terse/1) paste it verbatim."),
     concurrency: int = typer.Option(4, "--concurrency", help="Requests in flight at once (HTTP backends)."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds per request before it counts as failed."),
     retries: int = typer.Option(3, "--retries", help="Retries per request on 5xx, timeouts and connection errors."),
