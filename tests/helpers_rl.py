@@ -19,14 +19,18 @@ SAMPLE_RUBRICS = ROOT / "promedical" / "samples" / "rubrics.jsonl"
 
 class FaultInjectingJudge:
     """Test double for fault injection only: the real lexical judge, except that criteria of the chosen tiers
-    (optionally only for responses whose text contains ``when``) come back ``unscored``, as a failing judge's would."""
+    (optionally only for responses whose text contains ``when``, or with ``alternate`` only for the first, third, ...
+    response of each ``grade_many`` call) come back ``unscored``, as a failing judge's would."""
 
-    def __init__(self, tiers: set[Tier], when: str | None = None, threshold: float = 0.3) -> None:
+    def __init__(self, tiers: set[Tier], when: str | None = None, threshold: float = 0.3,
+                 alternate: bool = False) -> None:
         self.inner = LexicalJudge(threshold)
         self.tiers = tiers
         self.when = when
+        self.alternate = alternate
         self.spec = f"fault-injection({self.inner.spec})"
         self.calls = 0
+        self.graded: list[str] = []  # the text of every response graded, one entry per time it was graded
 
     def grade(self, rubric: Rubric, response: Response) -> list[Verdict]:
         verdicts = self.inner.grade(rubric, response)
@@ -37,6 +41,10 @@ class FaultInjectingJudge:
 
     def grade_many(self, items: Sequence[tuple[Rubric, Response]]) -> list[Verdict]:
         self.calls += 1
+        self.graded.extend(response.text for _, response in items)
+        if self.alternate:  # faults on every other response, clean verdicts from the real judge on the rest
+            return [v for k, (rubric, response) in enumerate(items)
+                    for v in (self.grade(rubric, response) if k % 2 == 0 else self.inner.grade(rubric, response))]
         return [v for rubric, response in items for v in self.grade(rubric, response)]
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from promedical.io import read_rubrics, write_jsonl
 from promedical.rl.grpo import build_trainer, run
 from promedical.rl.rewards import RubricReward
 from promedical.rubrics.schema import Tier
@@ -64,11 +65,21 @@ def test_trainer_gets_the_paper_values(tmp_path: Path) -> None:
     assert trainer.reward_func_names == ["rubric_reward"]
 
 
+def _rubrics_without_vetoes(tmp_path: Path) -> str:
+    """The sample rubrics less their veto criteria. A violated or unscored veto fails closed and gives a numeric
+    reward whatever S1 is, so only a completion with no veto to answer for is unscorable when S1 is unknown."""
+    path = tmp_path / "no_veto.jsonl"
+    write_jsonl(path, [r.model_copy(update={"criteria": tuple(c for c in r.criteria if c.tier is not Tier.VETO)})
+                       for r in read_rubrics([SAMPLE_RUBRICS])])
+    return f"rubrics=[{path}]"
+
+
 @pytest.mark.slow
 def test_unscorable_completions_are_excluded_not_zero(tmp_path: Path) -> None:
     """Every proficiency criterion unscored -> reward None -> TRL excludes it (NaN reward, zero advantage)."""
-    trainer, reward, _ = build_trainer(tiny_settings(tmp_path, "max_steps=1"))
+    trainer, reward, _ = build_trainer(tiny_settings(tmp_path, "max_steps=1", _rubrics_without_vetoes(tmp_path)))
     reward.judge = FaultInjectingJudge({Tier.PROFICIENCY})
+    reward.max_unscored_rate = 1.0  # the unscored-rate gate would stop this run; here the point is the exclusion
     trainer.train()
     entry = next(e for e in trainer.state.log_history if "rubric/unscored_rate" in e)
     assert entry["rubric/unscored_rate"] == 1.0
@@ -76,3 +87,30 @@ def test_unscorable_completions_are_excluded_not_zero(tmp_path: Path) -> None:
     # TRL's logged reward excludes the None rows instead of counting them 0 (NaN, stored as null)
     assert entry["reward"] is None or math.isnan(entry["reward"])
     assert entry["loss"] == 0.0  # no learning signal from unscorable completions
+
+
+@pytest.mark.slow
+def test_a_partly_unscorable_batch_averages_the_scored_completions_only(tmp_path: Path) -> None:
+    """Half the distinct completions unscorable (fault injection), the rest scored by the real lexical judge: the
+    logged reward is the mean over the scored ones; an unscorable completion never counts as a reward of 0 (or any
+    other stand-in value) beside them."""
+    trainer, reward, _ = build_trainer(tiny_settings(tmp_path, "max_steps=1", _rubrics_without_vetoes(tmp_path)))
+    judge = FaultInjectingJudge({Tier.PROFICIENCY}, alternate=True)
+    reward.judge = judge
+    reward.max_unscored_rate = 1.0  # the unscored-rate gate would stop this run; here the point is the averaging
+    trainer.train()
+    assert judge.calls == 1  # one batch: the logged numbers below are that batch's
+    entry = next(e for e in trainer.state.log_history if "rubric/unscored_rate" in e)
+    rewards = [None if s is None else s.reward for s in reward.last_scores]
+    scored = [r for r in rewards if r is not None]
+    assert scored and len(scored) < len(rewards)  # a mixed batch
+    assert entry["rubric/unscored_rate"] == pytest.approx(1 - len(scored) / len(rewards))
+    assert entry["reward"] == pytest.approx(math.fsum(scored) / len(scored), abs=1e-6)
+    # per completion, what TRL received and the advantage its loss used (its own completion log, in batch order):
+    # no reward (NaN) and no advantage exactly where the rubric reward is None, whatever the others were
+    received = list(trainer._logs["rewards"]["rubric_reward"])
+    advantages = list(trainer._logs["advantages"])
+    assert len(received) == len(advantages) == len(rewards)
+    assert [math.isnan(x) for x in received] == [r is None for r in rewards]
+    assert all(a == 0.0 for a, r in zip(advantages, rewards, strict=True) if r is None)
+    assert [x for x in received if not math.isnan(x)] == pytest.approx(scored)

@@ -100,9 +100,16 @@ def test_all_proficiency_unscored_gives_no_s1_and_no_reward() -> None:
     assert s.reward is None
 
 
-def test_clip_lower_bound() -> None:
-    assert reward(0.0, 0, 0, RewardParams()) == 0.0
-    assert reward(1.0, 10, 0, RewardParams(alpha=0.5, beta=0.3, lam=1.3)) == pytest.approx(1.3)
+def test_clip_bounds_the_utility_on_both_sides_before_the_penalty() -> None:
+    params = RewardParams(alpha=0.5, beta=0.3, lam=1.3)
+    # below the lower bound: S1 + alpha * S2 = -0.25 is clipped to 0 (then the penalty applies to the clipped value)
+    assert reward(-0.25, 0, 0, params) == 0.0
+    assert reward(-0.25, 0, 1, params) == pytest.approx(-1.3)
+    # above the upper bound: 1 + 0.5 * 10 = 6 is clipped to 1 + beta = 1.3
+    assert reward(1.0, 10, 0, params) == pytest.approx(1.3)
+    assert reward(1.0, 10, 1, params) == pytest.approx(0.0)
+    # inside the bounds nothing is clipped
+    assert reward(0.0, 0, 0, params) == 0.0 and reward(0.4, 1, 0, params) == pytest.approx(0.9)
 
 
 @pytest.mark.parametrize(
