@@ -51,6 +51,10 @@ class Profile:
     grpo_lora: bool
     bench_max_tokens: int
     resamples: int
+    # The tiny profile's judge is a random model: every verdict is unscored by construction, which the judge's
+    # unscored-rate gate would rightly refuse; the mechanics run lifts the gate and says so. The full profile
+    # keeps the default gate.
+    judge_max_unscored_rate: float | None = None
 
 
 FULL = Profile(
@@ -61,7 +65,7 @@ FULL = Profile(
 TINY = Profile(
     name="tiny", policy="tiny-llama", rm_backbone="tiny-llama", judge_demo="hf:tiny-llama", judge_max_tokens=32,
     judge_limit=6, rm_epochs=1.0, rm_max_rows=40, rm_max_length=128, grpo_steps=2, grpo_generations=2,
-    grpo_completion_tokens=12, grpo_lora=False, bench_max_tokens=12, resamples=1000,
+    grpo_completion_tokens=12, grpo_lora=False, bench_max_tokens=12, resamples=1000, judge_max_unscored_rate=1.0,
 )
 
 
@@ -212,6 +216,8 @@ class Quickstart:
             judge_args = ["judge", "run", "-r", str(test_dir / "rubrics.jsonl"),
                           "-x", str(test_dir / "responses.jsonl"), "--judge", spec, "-o", str(verdicts),
                           "--max-tokens", str(p.judge_max_tokens), "--limit", str(p.judge_limit), "--json"]
+            if p.judge_max_unscored_rate is not None:
+                judge_args[-1:-1] = ["--max-unscored-rate", str(p.judge_max_unscored_rate)]
             stable = [a if a != spec else p.judge_demo for a in judge_args]
             meta_args = ["judge", "meta-eval", "--labels", str(test_dir / "verdicts.jsonl"), "--verdicts",
                          str(verdicts), "-r", str(test_dir / "rubrics.jsonl"), "--resamples", "1000",
