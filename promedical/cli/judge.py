@@ -28,6 +28,13 @@ from promedical.llm.spec import load_generator, parse_spec
 from promedical.rubrics.records import Response
 from promedical.rubrics.schema import Rubric
 from promedical.runs import write_manifest
+from promedical.unscored import (
+    DEFAULT_MAX_UNSCORED_RATE,
+    MAX_UNSCORED_HELP,
+    check_rate,
+    check_verdicts,
+    validate_max_rate,
+)
 
 app = typer.Typer(help="Judge responses against rubric criteria (LLM-as-judge or reward model).",
                   no_args_is_help=True)
@@ -103,9 +110,12 @@ def run(
     cache: Path | None = typer.Option(None, "--cache", help="Cache file (default <out dir>/judge-cache.sqlite)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the cache."),
     limit: int | None = typer.Option(None, "--limit", help="Judge only a fixed-seed slice of this many responses."),
+    max_unscored_rate: float = typer.Option(DEFAULT_MAX_UNSCORED_RATE, "--max-unscored-rate",
+                                            help=MAX_UNSCORED_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Grade every response against every criterion of its rubric; write one verdict per pair."""
+    validate_max_rate(max_unscored_rate)
     if limit is not None and limit < 1:
         fail(f"--limit: must be >= 1, got {limit}")
     if mode not in MODES:
@@ -142,8 +152,9 @@ def run(
     options = config.as_dict() if usage else {"template_version": template_version}
     resolved = {"judge": judge.spec, "rubrics": [str(p) for p in rubrics], "responses": str(responses),
                 "limit": limit, **options, "timeout": timeout, "retries": retries, "concurrency": concurrency,
-                "cache": summary["cache"]}
+                "cache": summary["cache"], "max_unscored_rate": max_unscored_rate}
     write_manifest(out.parent, "judge", resolved, inputs=[*rubrics, responses], counts=summary, seed=seed)
+    check_verdicts(verdicts, max_unscored_rate, str(out))  # after writing: the reasons stay readable
     if json_out:
         emit_json(summary)
     else:
@@ -168,9 +179,12 @@ def pairwise(
     no_schema: bool = typer.Option(False, "--no-schema", help="Do not ask the backend for structured output."),
     cache: Path | None = typer.Option(None, "--cache", help="Cache file (default <out dir>/judge-cache.sqlite)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the cache."),
+    max_unscored_rate: float = typer.Option(DEFAULT_MAX_UNSCORED_RATE, "--max-unscored-rate",
+                                            help=MAX_UNSCORED_HELP.replace("verdicts", "pair outcomes")),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Compare every pair of responses to the same rubric under its criteria, in both orders."""
+    validate_max_rate(max_unscored_rate)
     _check_common(timeout, retries, concurrency, max_tokens, reasks)
     if parse_spec(judge_spec).backend == "rm":
         fail(f"--judge: {judge_spec!r}: pairwise adjudication needs an LLM judge (openai: or hf:)")
@@ -194,8 +208,9 @@ def pairwise(
                "cache": str(cache_path) if cache_path else None}
     resolved = {"judge": judge.spec, "rubrics": [str(p) for p in rubrics], "responses": str(responses),
                 **config.as_dict(), "timeout": timeout, "retries": retries, "concurrency": concurrency,
-                "cache": summary["cache"]}
+                "cache": summary["cache"], "max_unscored_rate": max_unscored_rate}
     write_manifest(out.parent, "judge-pairwise", resolved, inputs=[*rubrics, responses], counts=summary, seed=seed)
+    check_rate(summary["unscored"], summary["pairs"], max_unscored_rate, str(out), what="pair outcomes")
     if json_out:
         emit_json(summary)
     else:
@@ -205,3 +220,40 @@ def pairwise(
                    f"-> {out}")
         typer.echo(f"position bias rate {rate if rate is None else round(rate, 3)}; {summary['calls']} model calls, "
                    f"{summary['cache_hits']} cache hits")
+
+
+@app.command("compare")
+def compare(
+    predictions_a: Path = typer.Argument(..., help="Predictions of judge A (JSONL from --predictions-out)."),
+    predictions_b: Path = typer.Argument(..., help="Predictions of judge B on the same labels (differences A - B)."),
+    judge_a: str | None = typer.Option(None, "--judge-a", help="Judge to take from A when it holds several."),
+    judge_b: str | None = typer.Option(None, "--judge-b", help="Judge to take from B when it holds several."),
+    resamples: int = typer.Option(10_000, "--resamples", min=100, help="Bootstrap and permutation resamples."),
+    seed: int = typer.Option(0, "--seed"),
+    out: Path | None = typer.Option(None, "-o", "--out", help="Also write the report (JSON)."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Paired comparison of two judges or reward models on the same labelled items: accuracy and kappa
+    differences with bootstrap CIs and permutation p-values, overall and per tier."""
+    from promedical.io import write_json
+    from promedical.judge.predictions import compare_predictions, read_predictions
+
+    report = compare_predictions(read_predictions(predictions_a, judge_a), read_predictions(predictions_b, judge_b),
+                                 names=(str(predictions_a), str(predictions_b)), n_resamples=resamples, seed=seed)
+    if out is not None:
+        write_json(out, report)
+    if json_out:
+        emit_json(report)
+        return
+    typer.echo(f"A = {report['judge_a']}, B = {report['judge_b']}: {report['n_joined']} shared items "
+               f"({report['only_a']} only in A, {report['only_b']} only in B)")
+    for kind in ("point", "pair"):
+        for tier, block in report.get(kind, {}).items():
+            acc, kappa = block["accuracy_difference"], block["kappa_difference"]
+            line = (f"{kind:>5} {tier:>11} n={block['n']}: accuracy A {block['accuracy_a']:.3f} B "
+                    f"{block['accuracy_b']:.3f}, A-B {acc['value']:+.3f} [{acc['ci_low']:+.3f}, {acc['ci_high']:+.3f}]"
+                    f" p={acc['p_value']:.4g}")
+            if kappa["value"] is not None and kappa["ci_low"] is not None:
+                line += (f"; kappa A-B {kappa['value']:+.3f} [{kappa['ci_low']:+.3f}, {kappa['ci_high']:+.3f}] "
+                         f"p={kappa['p_value']:.4g}")
+            typer.echo(line)
