@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from promedical.data.dedup import deduplicate, greedy_keep_first
-from promedical.data.difficulty import parse_difficulty
+from promedical.data.difficulty import apply_band, parse_difficulty
 from promedical.data.instruction import Instruction, instruction_id
 from promedical.data.sources import SourceSpec, known_sources, load_source
 from promedical.data.splits import bucket, split_of
@@ -108,6 +108,13 @@ def test_labels_assign_plausible_specialties() -> None:
     ('{"difficulty": 11}', (None, "difficulty out of range or not an integer: 11")),
     ('{"difficulty": 6.5}', (None, "difficulty out of range or not an integer: 6.5")),
     ("between 3 and 5", (None, "no single integer 0-10 in the output")), (None, (None, "no output")),
+    # Plain-text ratings as real raters write them (UltraMedical's recorded rater outputs read this way):
+    ("Score: 7\n\nJustification: the pathophysiology of obesity and type 2 diabetes ...", (7, None)),
+    ("This question would be rated as a 9. It involves type 1 diabetes at high altitude.", (9, None)),
+    ("I would rate this question a 7. \n\nJustification: 5 drugs, 2 conditions.", (7, None)),
+    ("This question would likely be rated as a 9 or 10.", (None, "no single integer 0-10 in the output")),
+    ("This question would likely be rated around a 7 or 8.", (None, "no single integer 0-10 in the output")),
+    ("Score: 3. Difficulty: 8", (None, "several ratings in the output: 3, 8")),
 ])
 def test_parse_difficulty(text: str | None, expected: tuple[int | None, str | None]) -> None:
     assert parse_difficulty(text) == expected
@@ -122,3 +129,69 @@ def test_splits_are_deterministic_and_follow_fractions() -> None:
     assert bucket("a") != bucket("a", salt="other")
     with pytest.raises(ValueError, match="sum to 1"):
         split_of("x", {"train": 0.5})
+
+
+def _ultramedical_rated() -> tuple[list[Instruction], list[tuple[int | None, str | None]]]:
+    """UltraMedical's 70 sample questions (MedQA, MedMCQA, PubMedQA, MedQuAD, MedInstruct, ChatDoctor, ...) with the
+    difficulty ratings its own rater recorded for each (the ``score`` text, read by ``parse_difficulty``)."""
+    items, ratings = [], []
+    for name in ("examples.json", "pipeline_medqa_sample.json"):
+        for row in json.loads((SHARED / "ultramedical_samples" / name).read_text(encoding="utf-8")):
+            items.append(Instruction.build(row["conversations"][0]["value"], "ultramedical", source_id=row["id"]))
+            ratings.append(parse_difficulty(row["score"]))
+    return items, ratings
+
+
+def _smollm2_rated() -> tuple[list[Instruction], list[tuple[int | None, str | None]]]:
+    """The first 8 K-QA, MedQuAD and MedQA items (less one blind-test K-QA question) with SmolLM2-135M's
+    difficulty/v2 answers, recorded from a real run (tests/data/difficulty_smollm2.jsonl keeps the model's outputs
+    and the items' ids, not the source text)."""
+    recorded = [json.loads(line) for line in (Path(__file__).parent / "data" / "difficulty_smollm2.jsonl")
+                .read_text(encoding="utf-8").splitlines()]
+    loaded = {}
+    for name in ("kqa", "medquad", "medqa"):
+        loaded.update({i.id: i for i in load_source(SourceSpec(name=name, limit=8), SHARED)[0]})
+    items = [loaded[r["instruction_id"]] for r in recorded]  # the same real items, in the recorded order
+    assert len(items) == 23 and all(r["rater"] == "hf:smollm2" and r["prompt"] == "difficulty/v2" for r in recorded)
+    return items, [parse_difficulty(r["output"]) for r in recorded]
+
+
+# SmolLM2's recorded ratings of those 23 items: 0 (12), 1 (6) -> below the band; 10 (5) -> above; none unreadable.
+BELOW, ABOVE, UNSCORED = 18, 5, 0
+
+
+@needs_shared
+def test_the_papers_band_on_real_rated_items() -> None:
+    items, ratings = _ultramedical_rated()
+    result = apply_band(items, ratings, (5, 9), rater="ultramedical (recorded)")
+    counts = result.counts()
+    assert counts["histogram"] == {"7": 34, "8": 4, "9": 27, "unscored": 5}  # "a 7 or 8", "a 9 or 10" unscored
+    assert (counts["kept"], counts["dropped"], counts["dropped_by_reason"]) == (65, 5, {"unscored": 5})
+    assert counts["kept_histogram"] == {"7": 34, "8": 4, "9": 27}
+    assert [d["detail"] for d in result.dropped] == ["no single integer 0-10 in the output"] * 5
+    assert all(i.meta["difficulty"] in (7, 8, 9) for i in result.kept)
+    assert result.kept[0].meta["difficulty_rater"] == "ultramedical (recorded)"
+
+    local_items, local_ratings = _smollm2_rated()
+    local = apply_band(local_items, local_ratings, (5, 9), rater="hf:smollm2").counts()
+    assert local["histogram"] == {"0": 12, "1": 6, "10": 5} and local["kept"] == 0  # no signal: all outside 5-9
+    both = apply_band([*items, *local_items], [*ratings, *local_ratings], (5, 9))
+    counts = both.counts()
+    assert counts["by_band"] == {
+        "below_band": {"rated": BELOW, "kept": 0, "dropped": BELOW},
+        "in_band": {"rated": 65, "kept": 65, "dropped": 0},
+        "above_band": {"rated": ABOVE, "kept": 0, "dropped": ABOVE},
+        "unscored": {"rated": 5 + UNSCORED, "kept": 0, "dropped": 5 + UNSCORED},
+    }
+    assert counts["dropped_by_reason"] == {"above_band": ABOVE, "below_band": BELOW, "unscored": 5 + UNSCORED}
+    assert counts["kept"] + counts["dropped"] == len(items) + len(local_items) == 93
+    dropped = {d["id"]: d for d in both.dropped}
+    for item, (rating, _) in zip(local_items, local_ratings, strict=True):
+        expected = "unscored" if rating is None else "below_band" if rating < 5 else "above_band" if rating > 9 \
+            else None
+        assert (dropped[item.id]["reason"] if item.id in dropped else None) == expected
+
+    # keep_unscored keeps the unreadable ratings (counted as kept in the unscored band), nothing else changes
+    lenient = apply_band([*items, *local_items], [*ratings, *local_ratings], (5, 9), keep_unscored=True).counts()
+    assert lenient["by_band"]["unscored"] == {"rated": 5 + UNSCORED, "kept": 5 + UNSCORED, "dropped": 0}
+    assert lenient["kept"] == 65 + 5 + UNSCORED

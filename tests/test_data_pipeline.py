@@ -84,6 +84,28 @@ def test_tiny_pipeline_runs_resumes_and_reuses_the_cache(tmp_path: Path) -> None
     assert all(v["status"] != "unscored" or v["reason"] for v in verdicts)
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not present")
+def test_difficulty_manifest_counts_each_rating_and_band(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    config = ROOT / "configs" / "pipeline_tiny.yaml"
+    summary(cli("run", "-c", str(config), "--run-dir", str(run_dir), "--until", "difficulty", "--json"))
+    counts = json.loads((run_dir / "difficulty.manifest.json").read_text())["counts"]
+    assert counts["band"] == [5, 9] and counts["keep_unscored"] is True
+    n = counts["input"]
+    assert n == 15 and sum(counts["histogram"].values()) == n == counts["kept"] + counts["dropped"]
+    assert set(counts["by_band"]) == {"below_band", "in_band", "above_band", "unscored"}
+    assert sum(b["rated"] for b in counts["by_band"].values()) == n
+    assert sum(b["kept"] for b in counts["by_band"].values()) == counts["kept"]
+    assert all(b["kept"] + b["dropped"] == b["rated"] for b in counts["by_band"].values())
+    # The random model writes no rating: every item is unscored, kept by keep_unscored, and the manifest says so.
+    assert counts["by_band"]["unscored"] == {"rated": n, "kept": n, "dropped": 0}
+    assert any("the filter dropped nothing: 0 rated in band [5, 9], 15 unscored kept" in note
+               for note in counts["notes"])
+    rated = [json.loads(line) for line in (run_dir / "instructions.rated.jsonl").read_text().splitlines()]
+    assert len(rated) == n and all(r["meta"]["difficulty"] is None and r["meta"]["difficulty_reason"] for r in rated)
+
+
 def test_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"sources": [{"name": "kqa"}], "dedup": {"threshold": 1.5}}))

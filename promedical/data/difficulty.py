@@ -1,8 +1,10 @@
 """Difficulty scoring: an LLM rates each instruction 0-10; the pipeline keeps a band (the paper keeps 5-9).
 
-The prompt is a versioned constant. A rating that cannot be read (failed call, no integer 0-10 in the output)
-is ``None`` with a reason and is dropped as ``unscored`` unless the config keeps unscored items; nothing is
-silently rated. Each drop is reported with its reason: ``below_band``, ``above_band`` or ``unscored``.
+The prompt is a versioned constant. A rating that cannot be read (failed call, no rating 0-10 in the output, or
+two different ones such as "a 7 or 8") is ``None`` with a reason and is dropped as ``unscored`` unless the config
+keeps unscored items; nothing is silently rated. Each drop is reported with its reason: ``below_band``,
+``above_band`` or ``unscored``. ``apply_band`` is the keep/drop rule on ratings however they were obtained;
+``score_difficulty`` asks a generator for them first.
 """
 
 from __future__ import annotations
@@ -31,7 +33,12 @@ DIFFICULTY_SCHEMA: dict[str, Any] = {
     "properties": {"difficulty": {"type": "integer", "minimum": 0, "maximum": 10}},
     "required": ["difficulty"],
 }
+DIFFICULTY_PARSER_VERSION = "difficulty-parse/2"  # 2: a labelled rating ("Score: 7", "rated as a 9") wins
 _INT = re.compile(r"\b(10|[0-9])\b")
+# "Score: 7", "rated as a 9", "I would rate this question a 7", "difficulty: 8/10"; not "a 7 or 8", "9 to 10".
+_LABELLED = re.compile(r"\b(?:score|rating|difficulty|rated?)\b[^0-9.\n]{0,30}?\b(10|[0-9])\b"
+                       r"(?!\s*(?:or|to|-|–)\s*\d)(?!\.\d)", re.IGNORECASE)
+BANDS = ("below_band", "in_band", "above_band", "unscored")
 
 
 def difficulty_request(instruction: Instruction, max_tokens: int = 16) -> Request:
@@ -53,23 +60,78 @@ def parse_difficulty(text: str | None) -> tuple[int | None, str | None]:
         if isinstance(raw, int | float) and not isinstance(raw, bool) and float(raw).is_integer() and 0 <= raw <= 10:
             return int(raw), None
         return None, f"difficulty out of range or not an integer: {raw!r}"
+    labelled = set(_LABELLED.findall(text))
+    if len(labelled) == 1:
+        return int(labelled.pop()), None
+    if len(labelled) > 1:
+        return None, f"several ratings in the output: {', '.join(sorted(labelled, key=int))}"
     found = _INT.findall(text)
     if len(set(found)) == 1:
         return int(found[0]), None
     return None, "no single integer 0-10 in the output"
 
 
+def band_of(rating: int | None, band: tuple[int, int]) -> str:
+    if rating is None:
+        return "unscored"
+    return "below_band" if rating < band[0] else "above_band" if rating > band[1] else "in_band"
+
+
 @dataclass
 class DifficultyResult:
     kept: list[Instruction]
+    band: tuple[int, int] = (5, 9)
     dropped: list[dict[str, Any]] = field(default_factory=list)
-    histogram: Counter[str] = field(default_factory=Counter)
+    histogram: Counter[str] = field(default_factory=Counter)  # every rating ("0".."10", "unscored")
+    kept_histogram: Counter[str] = field(default_factory=Counter)  # the ratings of the kept items
 
     def counts(self) -> dict[str, Any]:
+        """What the difficulty manifest records: per-rating histogram (all and kept), kept/dropped per band."""
         reasons = Counter(d["reason"] for d in self.dropped)
+
+        def ordered(counter: Counter[str]) -> dict[str, int]:
+            return dict(sorted(counter.items(), key=lambda kv: (len(kv[0]), kv[0])))
+
+        by_band: dict[str, dict[str, int]] = {name: {"rated": 0, "kept": 0, "dropped": 0} for name in BANDS}
+        for rating, n in self.histogram.items():
+            name = band_of(None if rating == "unscored" else int(rating), self.band)
+            kept = self.kept_histogram.get(rating, 0)
+            by_band[name]["rated"] += n
+            by_band[name]["kept"] += kept
+            by_band[name]["dropped"] += n - kept
         return {"kept": len(self.kept), "dropped": len(self.dropped),
                 "dropped_by_reason": dict(sorted(reasons.items())),
-                "histogram": dict(sorted(self.histogram.items(), key=lambda kv: (len(kv[0]), kv[0])))}
+                "histogram": ordered(self.histogram), "kept_histogram": ordered(self.kept_histogram),
+                "by_band": by_band}
+
+
+def apply_band(
+    instructions: Sequence[Instruction],
+    ratings: Sequence[tuple[int | None, str | None]],
+    band: tuple[int, int] = (5, 9),
+    keep_unscored: bool = False,
+    rater: str | None = None,
+) -> DifficultyResult:
+    """Keep the instructions whose rating is in ``band`` (inclusive); each gets ``meta.difficulty`` (+ reason, rater
+    and prompt version). ``ratings`` are ``(rating, reason)`` pairs as ``parse_difficulty`` returns them."""
+    low, high = band
+    if not 0 <= low <= high <= 10:
+        raise ValueError(f"difficulty band must satisfy 0 <= low <= high <= 10, got {list(band)}")
+    result = DifficultyResult([], band=(low, high))
+    for item, (rating, reason) in zip(instructions, ratings, strict=True):
+        key = "unscored" if rating is None else str(rating)
+        result.histogram[key] += 1
+        labelled = item.with_meta(difficulty=rating, difficulty_reason=reason, difficulty_rater=rater,
+                                  difficulty_prompt=DIFFICULTY_PROMPT_VERSION)
+        where = band_of(rating, band)
+        if where == "in_band" or (where == "unscored" and keep_unscored):
+            result.kept.append(labelled)
+            result.kept_histogram[key] += 1
+        elif where == "unscored":
+            result.dropped.append({"id": item.id, "reason": "unscored", "detail": reason})
+        else:
+            result.dropped.append({"id": item.id, "reason": where, "difficulty": rating})
+    return result
 
 
 def score_difficulty(
@@ -80,28 +142,11 @@ def score_difficulty(
     max_tokens: int = 16,
     on_done: Callable[[int], None] | None = None,
 ) -> DifficultyResult:
-    """Rate every instruction, record ``meta.difficulty`` (+ rater and prompt version), keep those in ``band``."""
-    low, high = band
+    """Rate every instruction with ``generator``, then ``apply_band``."""
     # Similar lengths batched together waste less padding on local backends; results go back in input order.
     order = sorted(range(len(instructions)), key=lambda i: len(instructions[i].text))
     done = run_requests(generator, [difficulty_request(instructions[i], max_tokens) for i in order], on_done)
     position = {index: k for k, index in enumerate(order)}
     completions = [done[position[i]] for i in range(len(instructions))]
-    result = DifficultyResult([])
-    for item, completion in zip(instructions, completions, strict=True):
-        rating, reason = parse_difficulty(completion.text) if completion.ok else (None, completion.error)
-        result.histogram["unscored" if rating is None else str(rating)] += 1
-        labelled = item.with_meta(difficulty=rating, difficulty_reason=reason, difficulty_rater=generator.spec,
-                                  difficulty_prompt=DIFFICULTY_PROMPT_VERSION)
-        if rating is None:
-            if keep_unscored:
-                result.kept.append(labelled)
-            else:
-                result.dropped.append({"id": item.id, "reason": "unscored", "detail": reason})
-        elif rating < low:
-            result.dropped.append({"id": item.id, "reason": "below_band", "difficulty": rating})
-        elif rating > high:
-            result.dropped.append({"id": item.id, "reason": "above_band", "difficulty": rating})
-        else:
-            result.kept.append(labelled)
-    return result
+    ratings = [parse_difficulty(c.text) if c.ok else (None, c.error) for c in completions]
+    return apply_band(instructions, ratings, band, keep_unscored, generator.spec)

@@ -45,11 +45,11 @@ FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 def code_versions() -> dict[str, str]:
     """Versioned prompts and label sets: a new version invalidates the stage that uses it."""
-    from promedical.data.difficulty import DIFFICULTY_PROMPT_VERSION
+    from promedical.data.difficulty import DIFFICULTY_PARSER_VERSION, DIFFICULTY_PROMPT_VERSION
     from promedical.data.drafting import DRAFT_CHECKS_VERSION, DRAFT_PROMPT_VERSION
     from promedical.data.labels import LABELS_VERSION
 
-    return {"difficulty": DIFFICULTY_PROMPT_VERSION, "labels": LABELS_VERSION,
+    return {"difficulty": f"{DIFFICULTY_PROMPT_VERSION}+{DIFFICULTY_PARSER_VERSION}", "labels": LABELS_VERSION,
             "draft": f"{DRAFT_PROMPT_VERSION}+{DRAFT_CHECKS_VERSION}"}
 
 

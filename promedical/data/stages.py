@@ -96,8 +96,13 @@ def stage_difficulty(runner: Runner) -> dict[str, Any]:
         generator.close()
     write_jsonl(runner.path("instructions.rated.jsonl"), result.kept)
     write_jsonl(runner.path("difficulty.dropped.jsonl"), result.dropped)
+    notes = [n for n in (_local_note(cfg.rater),) if n]
+    if items and not result.dropped:
+        by_band = result.counts()["by_band"]
+        notes.append(f"the filter dropped nothing: {by_band['in_band']['kept']} rated in band "
+                     f"{list(cfg.band)}, {by_band['unscored']['kept']} unscored kept (keep_unscored)")
     return {"input": len(items), "rater": cfg.rater, "prompt": DIFFICULTY_PROMPT_VERSION, "band": list(cfg.band),
-            **result.counts(), "note": _local_note(cfg.rater)}
+            "keep_unscored": cfg.keep_unscored, **result.counts(), "notes": notes}
 
 
 def stage_labels(runner: Runner) -> dict[str, Any]:
