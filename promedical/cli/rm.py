@@ -204,3 +204,37 @@ def score(
         emit_json(summary)
     else:
         typer.echo(f"{len(verdicts)} verdicts on {len(items)} responses -> {out}")
+
+
+@app.command("build-supervision")
+def build_supervision_cmd(
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder: one labelled set per split, and a manifest."),
+    shared: Path | None = typer.Option(None, "--data", help="Shared data folder (default: $PROMEDICAL_SHARED_DATA "
+                                       "or ../shared/data); must hold blind_test.json."),
+    constructions: str = typer.Option("kqa-answers", "--constructions", help="Comma-separated: kqa-answers."),
+    seed: int = typer.Option(0, help="Seed of every sampled choice."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Build extra reward-model supervision from public data (labels by construction), split by instruction."""
+    import os
+
+    from promedical.reward.supervision import SupervisionConfig, build_supervision
+
+    default = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+    folder = shared or Path(os.environ.get("PROMEDICAL_SHARED_DATA", str(default)))
+    names = [c.strip() for c in constructions.split(",") if c.strip()]
+    with progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def advance(stage: str, n: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.advance(tasks[stage], n)
+
+        summary = build_supervision(folder, out, names, SupervisionConfig(seed=seed), on_progress=advance)
+    if json_out:
+        emit_json(summary)
+    else:
+        for split, row in summary["splits"].items():
+            typer.echo(f"{split}: {row['verdicts']} rows ({row['satisfied']} satisfied) -> {out / split}")
+        typer.echo(f"blind questions dropped: {summary['blind_dropped']}; audit ok; manifest {summary['manifest']}")

@@ -1,0 +1,618 @@
+"""Extra supervision for the reward model, built from public data with labels that hold by construction.
+
+One construction so far, ``kqa-answers`` (K-QA ``questions_w_answers.jsonl``, MIT): each question comes with a
+physician-written answer and the physician's Must_have (proficiency) and Nice_to_have (bonus) statements, which
+were written from that answer. Rows, one (response, criterion, satisfied?) each:
+
+* **positive**: the physician's full answer satisfies each of its own statements;
+* **ablated** (negative): the same answer with the sentence(s) that support one statement removed, labelled on
+  that statement only. The supporting sentence is located by MiniLM cosine and by the statement's *distinctive
+  words* (its content words that are not in the question); the deletion is kept only when it clearly removes the
+  support (``AblationRule``), so many statements give no ablated row;
+* **foreign** (negative, a minority): a statement of a *neighbouring* question (nearest by MiniLM, same split)
+  that the answer neither says nor paraphrases (``ForeignRule``).
+
+Because a positive and an ablated row share the criterion and the instruction, ``read_labelled`` derives the pair
+(full answer > ablated answer) for that criterion by itself; no separate pairs file is written.
+
+Blind test: every K-QA question listed in ``blind_test.json`` is dropped by exact text, by normalised key
+(``instruction_key``) and by near-duplicate question text (MiniLM cosine >= ``near_blind_cos``); the manifest
+counts each. Splits: every row takes the split of its question (``split_of(instruction_key(question))``, with the
+reward model's ``HELD_OUT_FRACTIONS``, so nothing built from a question the reward-model benchmarks test on can
+reach a train split), and a foreign statement is only borrowed from a question in the same split.
+``audit_splits`` re-reads what was written and checks both rules; a failed audit raises and writes no manifest.
+
+The construction itself (``build_kqa``) is pure given an embedding function; reading the source files and writing
+the labelled sets happen at the edges (``build_supervision``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from promedical.data.splits import HELD_OUT_FRACTIONS, instruction_key, split_of
+from promedical.io import UserError, iter_jsonl, read_responses, read_rubrics, read_verdicts, write_jsonl
+from promedical.reward.data import RESPONSES_FILE, RUBRICS_FILE, VERDICTS_FILE
+from promedical.reward.predict import STOPWORDS, lexical_score
+from promedical.rubrics.importers.kqa import LICENSE as KQA_LICENSE
+from promedical.rubrics.importers.kqa import PHYSICIAN_MODEL, kqa_rubric_id, parse_row
+from promedical.rubrics.importers.result import FieldError, Skip
+from promedical.rubrics.records import Response, Status, Verdict
+from promedical.rubrics.schema import Criterion, Provenance, Rubric, RubricMeta, Tier, normalise_weights
+
+KQA_ANSWERS = "kqa-answers"
+CONSTRUCTIONS = (KQA_ANSWERS,)
+KQA_FILE = "k-qa/questions_w_answers.jsonl"
+BLIND_FILE = "blind_test.json"
+JUDGE = "construction:"  # verdicts' judge is "construction:<construction>/<kind>"
+TEMPLATE_VERSION = "supervision/1"
+ABLATED_MODEL = PHYSICIAN_MODEL + "/ablated"
+KINDS = ("positive", "ablated", "kept", "foreign")
+
+EmbedFn = Callable[[Sequence[str]], np.ndarray]
+Progress = Callable[[str, int, int], None]  # (stage, done now, stage total)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"'])")
+_WORD = re.compile(r"[a-z0-9]+")
+# A sentence opening with one of these leans on the one before; deleting that one would leave it dangling, and
+# incoherence would become a cue for "unsatisfied" that real errors do not have.
+_ANAPHORA = frozenset(("it", "its", "this", "these", "they", "their", "them", "that", "those", "he", "she", "his",
+                       "her", "such", "both"))
+
+
+@dataclass(frozen=True)
+class AblationRule:
+    """When deleting sentences of an answer clearly removes its support for one statement.
+
+    Support is read two ways because neither suffices alone: MiniLM scores every sentence of an answer high
+    against every statement of the same answer (median cosine of the *second*-best sentence is about 0.65), and
+    word overlap misses paraphrase. The best sentence is the one with the largest ``cos + word share``.
+    """
+
+    min_top_words: float = 0.5  # the best sentence holds >= half the statement's distinctive words ...
+    min_top_cos: float = 0.8  # ... or is a near paraphrase of it; otherwise the support is not located: skip
+    max_residual_words: float = 0.5  # after removal, at most half the distinctive words left anywhere
+    min_cos_drop: float = 0.1  # and the best remaining sentence is >= 0.1 below the best removed one
+    max_residual_cos: float = 0.8  # and no remaining sentence is a near paraphrase
+    max_removed: int = 2  # sentences removed at most (the support of a statement is one or two sentences)
+    min_kept_chars: float = 0.4  # the ablated answer keeps >= 40% of the characters (not a stub)
+    kept_per_ablated: int = 1  # rows where an ablated answer still satisfies another, untouched statement
+
+
+@dataclass(frozen=True)
+class ForeignRule:
+    """Easy negatives: statements of neighbouring questions, kept a minority of the negatives."""
+
+    per_ablated: float = 0.5  # foreign rows per ablated row of the same question (rounded half up)
+    neighbours: int = 5  # nearest questions (same split) to borrow from
+    max_cos: float = 0.6  # the foreign statement vs every sentence of this answer
+    max_words: float = 1 / 3  # share of its distinctive words (minus this question's words) found in this answer
+    max_own_cos: float = 0.75  # vs this question's own statements: no restatement of one of them
+
+
+@dataclass(frozen=True)
+class SupervisionConfig:
+    fractions: Mapping[str, float] = field(default_factory=lambda: dict(HELD_OUT_FRACTIONS))
+    seed: int = 0
+    near_blind_cos: float = 0.9  # a question this close to a blind question is dropped as well
+    max_satisfied_share: float = 0.55  # label balance: unpaired positives are subsampled down to this share
+    ablation: AblationRule = field(default_factory=AblationRule)
+    foreign: ForeignRule = field(default_factory=ForeignRule)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One sentence (or bullet) of an answer; ``line`` keeps the answer's line structure when joining."""
+
+    line: int
+    text: str
+
+
+@dataclass(frozen=True)
+class KqaItem:
+    line: int  # 1-based line in the source file
+    question: str
+    answer: str
+    rubric: Rubric  # as the K-QA importer builds it (criterion ids must-<i> / nice-<i>)
+
+
+@dataclass
+class Built:
+    """Records per split, with the counts and the blind-test report for the manifest."""
+
+    rubrics: dict[str, list[Rubric]]
+    responses: dict[str, list[Response]]
+    verdicts: dict[str, list[Verdict]]
+    counts: Counter[str] = field(default_factory=Counter)
+    blind: dict[str, Any] = field(default_factory=dict)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+# --- text -------------------------------------------------------------------------------------------------------
+
+def split_units(text: str) -> list[Unit]:
+    """Sentences of an answer, line by line (a bullet line is one unit)."""
+    units = []
+    for number, line in enumerate(text.split("\n")):
+        for piece in _SENTENCE_END.split(line.strip()):
+            if piece.strip():
+                units.append(Unit(number, piece.strip()))
+    return units
+
+
+def join_units(units: Sequence[Unit]) -> str:
+    lines: dict[int, list[str]] = defaultdict(list)
+    for u in units:
+        lines[u.line].append(u.text)
+    return "\n".join(" ".join(lines[n]) for n in sorted(lines))
+
+
+def words(text: str) -> set[str]:
+    """Content words with a crude plural fold (``causes`` ~ ``cause``), as the lexical baseline reads them."""
+    out = set()
+    for w in _WORD.findall(text.lower()):
+        if len(w) < 3 or w in STOPWORDS:
+            continue
+        out.add(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w)
+    return out
+
+
+def distinctive_words(statement: str, question: str) -> set[str]:
+    """The statement's content words that the question does not already contain."""
+    return words(statement) - words(question)
+
+
+def word_share(wanted: set[str], text_words: set[str]) -> float:
+    return len(wanted & text_words) / len(wanted) if wanted else 0.0
+
+
+# --- blind test -------------------------------------------------------------------------------------------------
+
+def read_blind(path: str | Path) -> list[str]:
+    """The K-QA questions of the blind test (``kqa_questions``); only the list itself is read."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: -: -: cannot read the blind-test list ({exc})") from None
+    questions = value.get("kqa_questions") if isinstance(value, dict) else None
+    if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
+        raise UserError(f"{path}: -: -: kqa_questions: expected a list of question texts")
+    return questions
+
+
+def blind_match(question: str, blind: Sequence[str]) -> str | None:
+    """``"exact"``, ``"normalised"`` (same ``instruction_key``, different text) or None."""
+    if question in blind:
+        return "exact"
+    return "normalised" if instruction_key(question) in {instruction_key(b) for b in blind} else None
+
+
+# --- K-QA -------------------------------------------------------------------------------------------------------
+
+def read_kqa(path: str | Path) -> list[KqaItem]:
+    """Rows with a physician answer, parsed by the K-QA importer (cleaned statements, stable criterion ids)."""
+    items = []
+    for number, row, problem in iter_jsonl(path):
+        if problem is not None:
+            raise UserError(str(problem))
+        if not isinstance(row, dict):
+            raise UserError(f"{path}:{number}: -: -: expected a JSON object")
+        try:
+            outcome = parse_row(row, {})
+        except FieldError as exc:
+            raise UserError(f"{path}:{number}: -: {exc.field}: {exc.message}") from None
+        if isinstance(outcome, Skip):
+            continue
+        rubric, response = outcome
+        if response is None:
+            continue
+        items.append(KqaItem(number, str(row["Question"]), response.text, rubric))
+    return items
+
+
+@dataclass(frozen=True)
+class Ablation:
+    removed: tuple[int, ...]  # unit indices
+    top_cos: float
+    top_words: float
+    residual_cos: float
+    residual_words: float
+
+
+def plan_ablation(cos: np.ndarray, unit_words: Sequence[set[str]], wanted: set[str], unit_chars: Sequence[int],
+                  rule: AblationRule, openers: Sequence[str] = ()) -> Ablation | str:
+    """Which units to delete so that the answer no longer supports one statement, or why none qualifies.
+
+    ``cos``: the statement's cosine to each unit; ``wanted``: its distinctive words; ``openers``: each unit's first
+    word, lower case. Units are removed greedily in order of ``cos + word share`` until the remaining text holds at
+    most ``max_residual_words`` of the distinctive words.
+    """
+    if not wanted:
+        return "no_distinctive_words"
+    if len(unit_words) < 2:
+        return "single_sentence_answer"
+    shares = [word_share(wanted, w) for w in unit_words]
+    order = sorted(range(len(shares)), key=lambda i: (-(float(cos[i]) + shares[i]), i))
+    top = order[0]
+    if shares[top] < rule.min_top_words and float(cos[top]) < rule.min_top_cos:
+        return "support_not_located"
+    removed: list[int] = []
+    for index in order[: rule.max_removed]:
+        removed.append(index)
+        kept = [i for i in range(len(unit_words)) if i not in removed]
+        if not kept:
+            return "too_little_left"
+        left: set[str] = set().union(*(unit_words[i] for i in kept))
+        residual_words = word_share(wanted, left)
+        if residual_words <= rule.max_residual_words:
+            break
+    else:
+        return "support_spread"  # the distinctive words survive max_removed deletions
+    if residual_words >= word_share(wanted, set().union(*unit_words)):
+        return "no_word_lost"  # located by cosine alone: no evidence the deletion took the statement's content
+    if sum(unit_chars[i] for i in kept) < rule.min_kept_chars * sum(unit_chars):
+        return "too_little_left"
+    if any(i + 1 in kept and i + 1 < len(openers) and openers[i + 1] in _ANAPHORA for i in removed):
+        return "dangling_reference"
+    best_removed = max(float(cos[i]) for i in removed)
+    residual_cos = max(float(cos[i]) for i in kept)
+    if residual_cos > rule.max_residual_cos or best_removed - residual_cos < rule.min_cos_drop:
+        return "paraphrase_remains"
+    return Ablation(tuple(sorted(removed)), round(float(cos[top]), 4), round(shares[top], 4),
+                    round(residual_cos, 4), round(residual_words, 4))
+
+
+@dataclass(frozen=True)
+class Support:
+    """How one answer supports one statement: cosine per unit and the statement's distinctive words."""
+
+    cos: np.ndarray
+    wanted: set[str]
+    shares: tuple[float, ...]
+    best: int  # the unit with the largest cos + word share
+
+    @classmethod
+    def of(cls, cos: np.ndarray, unit_words: Sequence[set[str]], wanted: set[str]) -> Support:
+        shares = tuple(word_share(wanted, w) for w in unit_words)
+        best = min(range(len(shares)), key=lambda i: (-(float(cos[i]) + shares[i]), i))
+        return cls(cos, wanted, shares, best)
+
+    def meta(self) -> dict[str, float]:
+        return {"support_cos": round(float(self.cos.max()), 4), "support_words": round(max(self.shares), 4)}
+
+    def untouched_by(self, removed: Sequence[int], unit_words: Sequence[set[str]]) -> bool:
+        """Deleting ``removed`` leaves this support whole: best unit, best cosine and every distinctive word kept."""
+        if not self.wanted or self.best in removed:
+            return False
+        kept = [i for i in range(len(unit_words)) if i not in removed]
+        if max(float(self.cos[i]) for i in kept) < float(self.cos.max()):
+            return False
+        left: set[str] = set().union(*(unit_words[i] for i in kept))
+        return word_share(self.wanted, left) == word_share(self.wanted, set().union(*unit_words))
+
+
+def _unit_vectors(item_units: Sequence[Sequence[Unit]], vectors: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    return [np.stack([vectors[u.text] for u in units]) for units in item_units]
+
+
+def _verdict(response: Response, criterion_id: str, satisfied: bool, kind: str, meta: dict[str, Any]) -> Verdict:
+    return Verdict(response_id=response.id, rubric_id=response.rubric_id, criterion_id=criterion_id,
+                   status=Status.MET if satisfied else Status.UNMET, judge=f"{JUDGE}{KQA_ANSWERS}/{kind}",
+                   template_version=TEMPLATE_VERSION, meta={"construction": f"{KQA_ANSWERS}/{kind}", **meta})
+
+
+def supervision_rubric_id(question: str) -> str:
+    """Distinct from the imported rubric's id (``kqa-...``): this rubric also holds borrowed criteria."""
+    return "sup-" + kqa_rubric_id(question)
+
+
+def build_kqa(items: Sequence[KqaItem], blind: Sequence[str], embed_fn: EmbedFn, config: SupervisionConfig,
+              source_file: str = KQA_FILE, on_progress: Progress | None = None) -> Built:
+    """The ``kqa-answers`` construction (module docstring); pure given ``embed_fn``."""
+    splits = list(config.fractions)
+    built = Built({s: [] for s in splits}, {s: [] for s in splits}, {s: [] for s in splits})
+    rule, frule = config.ablation, config.foreign
+
+    kept: list[KqaItem] = []
+    reasons: Counter[str] = Counter()
+    dropped: list[dict[str, Any]] = []
+    for item in items:
+        how = blind_match(item.question, blind)
+        if how:
+            reasons[how] += 1
+            dropped.append({"line": item.line, "question_id": kqa_rubric_id(item.question), "match": how})
+        else:
+            kept.append(item)
+
+    units = [split_units(item.answer) for item in kept]
+    texts = sorted({u.text for us in units for u in us} | {c.text for item in kept for c in item.rubric.criteria}
+                   | {item.question for item in kept} | set(blind))
+    matrix = embed_fn(texts)
+    vectors = {t: matrix[i] for i, t in enumerate(texts)}
+
+    # near-duplicates of blind questions (a reworded blind question is still the blind question)
+    nearest: float | None = None
+    if blind and kept:
+        q = np.stack([vectors[i.question] for i in kept])
+        near = (q @ np.stack([vectors[b] for b in blind]).T).max(axis=1)
+        keep_mask = near < config.near_blind_cos
+        for item, ok, value in zip(kept, keep_mask, near, strict=True):
+            if not ok:
+                reasons["near_duplicate"] += 1
+                dropped.append({"line": item.line, "question_id": kqa_rubric_id(item.question),
+                                "match": "near_duplicate", "cosine": round(float(value), 4)})
+        pairs = [(i, u) for i, u, ok in zip(kept, units, keep_mask, strict=True) if ok]
+        kept, units = [p[0] for p in pairs], [p[1] for p in pairs]
+        nearest = float(near[keep_mask].max()) if keep_mask.any() else None
+    built.blind = {"file": BLIND_FILE, "listed": len(blind), "dropped": sum(reasons.values()),
+                   "dropped_by": dict(sorted(reasons.items())), "dropped_rows": dropped,
+                   "near_duplicate_cosine": config.near_blind_cos,
+                   "kept_max_cosine_to_blind": None if nearest is None else round(nearest, 4)}
+
+    split_by = [split_of(instruction_key(i.rubric.instruction), config.fractions) for i in kept]
+    unit_vecs = _unit_vectors(units, vectors)
+    unit_words = [[words(u.text) for u in us] for us in units]
+    # topic vector of a question: its text and its answer, for choosing neighbours to borrow statements from
+    topic = np.stack([vectors[i.question] + uv.mean(axis=0) for i, uv in zip(kept, unit_vecs, strict=True)])
+    topic /= np.linalg.norm(topic, axis=1, keepdims=True)
+
+    pending: list[_Row] = []
+    for n, item in enumerate(kept):
+        split, rubric = split_by[n], item.rubric
+        provenance = {"source_file": source_file, "source_line": item.line,
+                      "source_question_id": kqa_rubric_id(item.question), "split": split}
+        rows: list[tuple[str, bool, str, dict[str, Any], str | None]] = []  # (criterion, satisfied, kind, meta, text)
+        chars = [len(u.text) for u in units[n]]
+        openers = [(_WORD.findall(u.text.lower()) or [""])[0] for u in units[n]]
+        support: dict[str, Support] = {}
+        for c in rubric.criteria:
+            support[c.id] = Support.of(unit_vecs[n] @ vectors[c.text], unit_words[n],
+                                       distinctive_words(c.text, item.question))
+        plans: dict[str, Ablation] = {}
+        for c in rubric.criteria:
+            sp = support[c.id]
+            rows.append((c.id, True, "positive", sp.meta(), None))
+            plan = plan_ablation(sp.cos, unit_words[n], sp.wanted, chars, rule, openers)
+            if isinstance(plan, str):
+                built.skipped[f"ablation/{plan}"] += 1
+                continue
+            plans[c.id] = plan
+            text = join_units([u for i, u in enumerate(units[n]) if i not in plan.removed])
+            meta = {"target_criterion": c.id, "removed": [units[n][i].text for i in plan.removed],
+                    "top_cos": plan.top_cos, "top_words": plan.top_words, "residual_cos": plan.residual_cos,
+                    "residual_words": plan.residual_words}
+            rows.append((c.id, False, "ablated", meta, text))
+        # the same ablated answers, on statements whose support they kept whole: a shorter answer is not by itself
+        # a worse one (without these rows, length alone would separate every full/ablated pair)
+        rng = random.Random(f"{config.seed}:kept:{rubric.id}")
+        for cid, plan in plans.items():
+            untouched = [o for o in sorted(support)
+                         if o != cid and support[o].untouched_by(plan.removed, unit_words[n])]
+            text = join_units([u for i, u in enumerate(units[n]) if i not in plan.removed])
+            for other in rng.sample(untouched, min(rule.kept_per_ablated, len(untouched))):
+                rows.append((other, True, "kept", {"removed_for": cid, **support[other].meta()}, text))
+        n_ablated = len(plans)
+        foreign = _borrow(n, kept, split_by, topic, unit_vecs[n], unit_words[n], vectors, frule,
+                          math.floor(frule.per_ablated * n_ablated + 0.5), config.seed)
+        criteria = list(rubric.criteria)
+        for k, (source, c) in enumerate(foreign):
+            cid = f"other-{k}"
+            criteria.append(Criterion(id=cid, tier=c.tier, text=c.text, weight=1.0 if c.tier is Tier.PROFICIENCY
+                                      else None, tags=("supervision:foreign",)))
+            rows.append((cid, False, "foreign", {"borrowed_from_question_id": kqa_rubric_id(source.question),
+                                                 "borrowed_criterion": c.id}, None))
+        prof = [i for i, c in enumerate(criteria) if c.tier is Tier.PROFICIENCY]
+        weights = normalise_weights([1.0] * len(prof))
+        criteria = [c.model_copy(update={"weight": weights[prof.index(i)]}) if i in prof else c
+                    for i, c in enumerate(criteria)]
+        sup = Rubric(id=supervision_rubric_id(item.question), prompt=rubric.prompt, criteria=tuple(criteria),
+                     meta=RubricMeta(source=f"supervision:{KQA_ANSWERS}", license=KQA_LICENSE,
+                                     extra={**rubric.meta.extra, "kqa_rubric_id": rubric.id, **provenance}),
+                     provenance=Provenance(author=f"promedical.supervision/{KQA_ANSWERS}", author_kind="import"))
+        built.rubrics[split].append(sup)
+        full = Response.build(sup.id, PHYSICIAN_MODEL, item.answer, construction=KQA_ANSWERS, **provenance)
+        # one deletion can serve several statements (one sentence supports both): one response, several rows
+        targets: dict[str, list[str]] = defaultdict(list)
+        for cid, _, kind, _, body in rows:
+            if body is not None and kind == "ablated":
+                targets[body].append(cid)
+        ablated = {body: Response.build(sup.id, ABLATED_MODEL, body, construction=f"{KQA_ANSWERS}/ablated",
+                                        target_criteria=cids, **provenance) for body, cids in targets.items()}
+        built.responses[split].extend([full, *ablated.values()])
+        seen: set[tuple[str, str]] = set()
+        tiers = {c.id: c.tier.value for c in criteria}
+        for cid, satisfied, kind, meta, body in rows:
+            target = full if body is None else ablated[body]
+            if (target.id, cid) in seen:  # two statements' deletions gave the same text
+                continue
+            seen.add((target.id, cid))
+            paired = kind != "positive" or cid in plans
+            pending.append(_Row(split, tiers[cid], kind, paired,
+                                _verdict(target, cid, satisfied, kind, {**provenance, **meta})))
+        if on_progress:
+            on_progress("questions", 1, len(kept))
+    for row in _balance(pending, config.max_satisfied_share, config.seed, built.skipped):
+        built.verdicts[row.split].append(row.verdict)
+        label = "satisfied" if row.verdict.status is Status.MET else "unsatisfied"
+        built.counts[f"{KQA_ANSWERS}/{row.split}/{row.tier}/{row.kind}/{label}"] += 1
+    built.counts[f"{KQA_ANSWERS}/questions"] = len(kept)
+    return built
+
+
+@dataclass(frozen=True)
+class _Row:
+    split: str
+    tier: str
+    kind: str
+    paired: bool  # False: a full-answer positive whose statement got no ablated counterpart
+    verdict: Verdict
+
+
+def _balance(rows: Sequence[_Row], max_share: float, seed: int, skipped: Counter[str]) -> list[_Row]:
+    """Drop unpaired full-answer positives (seeded choice) until satisfied rows are at most ``max_share``.
+
+    Positives are free (every statement of every answer) while negatives need a clean deletion, so without this
+    about two thirds of the rows would be satisfied. Paired positives, kept rows and negatives are never dropped.
+    """
+    met = sum(r.verdict.status is Status.MET for r in rows)
+    excess = math.ceil((met - max_share * len(rows)) / (1 - max_share)) if met > max_share * len(rows) else 0
+    unpaired = [i for i, r in enumerate(rows) if not r.paired]
+    drop = set(random.Random(f"{seed}:balance").sample(unpaired, min(max(excess, 0), len(unpaired))))
+    skipped["balance/unpaired_positive_dropped"] += len(drop)
+    return [r for i, r in enumerate(rows) if i not in drop]
+
+
+def _borrow(n: int, kept: Sequence[KqaItem], split_by: Sequence[str], topic: np.ndarray, unit_vecs: np.ndarray,
+            unit_words: Sequence[set[str]], vectors: Mapping[str, np.ndarray], rule: ForeignRule, want: int,
+            seed: int) -> list[tuple[KqaItem, Criterion]]:
+    """Statements of the nearest same-split questions that this answer does not support (see ``ForeignRule``)."""
+    if want <= 0:
+        return []
+    item = kept[n]
+    answer_words: set[str] = set().union(*unit_words)
+    own = np.stack([vectors[c.text] for c in item.rubric.criteria])
+    same = [j for j in range(len(kept)) if j != n and split_by[j] == split_by[n]]
+    near = sorted(same, key=lambda j: (-float(topic[n] @ topic[j]), kept[j].rubric.id))[: rule.neighbours]
+    rng = random.Random(f"{seed}:{item.rubric.id}")
+    chosen: list[tuple[KqaItem, Criterion]] = []
+    seen: set[str] = set()
+    for j in near:
+        candidates = list(kept[j].rubric.criteria)
+        rng.shuffle(candidates)
+        for c in candidates:
+            vec = vectors[c.text]
+            key = instruction_key(c.text)
+            if key in seen:
+                continue
+            if float((unit_vecs @ vec).max()) >= rule.max_cos or float((own @ vec).max()) >= rule.max_own_cos:
+                continue
+            if word_share(distinctive_words(c.text, item.question), answer_words) > rule.max_words:
+                continue
+            seen.add(key)
+            chosen.append((kept[j], c))
+            break  # one statement per neighbour: spread over topics
+        if len(chosen) >= want:
+            break
+    return chosen
+
+
+# --- audit and sanity -------------------------------------------------------------------------------------------
+
+def audit_splits(rubrics_by_split: Mapping[str, Sequence[Rubric]], blind: Sequence[str],
+                 fractions: Mapping[str, float], borrowed: Mapping[str, Iterable[str]] | None = None) -> dict[str, Any]:
+    """No instruction (exact text or normalised key) in two splits or in the blind list; every rubric in the split
+    its key hashes to; borrowed criteria only from questions of the same split. ``ok`` says all hold."""
+    exact: dict[str, set[str]] = defaultdict(set)
+    keyed: dict[str, set[str]] = defaultdict(set)
+    wrong_split = 0
+    for split, rubrics in rubrics_by_split.items():
+        for r in rubrics:
+            exact[r.instruction].add(split)
+            keyed[instruction_key(r.instruction)].add(split)
+            wrong_split += split_of(instruction_key(r.instruction), fractions) != split
+    blind_keys = {instruction_key(b) for b in blind}
+    ids_by_split = {s: {str(r.meta.extra.get("source_question_id")) for r in rs} for s, rs in rubrics_by_split.items()}
+    cross = 0
+    for split, sources in (borrowed or {}).items():
+        cross += sum(1 for s in sources if s not in ids_by_split.get(split, set()))
+    report = {
+        "instructions": len(keyed),
+        "exact_text_in_two_splits": sum(len(v) > 1 for v in exact.values()),
+        "normalised_key_in_two_splits": sum(len(v) > 1 for v in keyed.values()),
+        "blind_exact_text_present": sum(t in blind for t in exact),
+        "blind_normalised_key_present": sum(k in blind_keys for k in keyed),
+        "rubrics_in_wrong_split": wrong_split,
+        "borrowed_from_other_split": cross,
+    }
+    report["ok"] = not any(v for k, v in report.items() if k != "instructions")
+    return report
+
+
+def lexical_sanity(responses: Sequence[Response], verdicts: Sequence[Verdict], rubrics: Sequence[Rubric],
+                   threshold: float = 0.5) -> dict[str, Any]:
+    """Pointwise accuracy of the lexical baseline (``lexical:<threshold>``) per row kind: how easy the rows are."""
+    texts = {r.id: r.text for r in responses}
+    criteria = {(r.id, c.id): c.text for r in rubrics for c in r.criteria}
+    hits: Counter[str] = Counter()
+    totals: Counter[str] = Counter()
+    for v in verdicts:
+        predicted = lexical_score(texts[v.response_id], criteria[(v.rubric_id, v.criterion_id)]) >= threshold
+        kind = str(v.meta.get("construction", "")).rpartition("/")[2]
+        for key in ("all", kind):
+            totals[key] += 1
+            hits[key] += predicted == (v.status is Status.MET)
+    return {k: {"accuracy": round(hits[k] / totals[k], 4), "n": totals[k]} for k in sorted(totals)}
+
+
+# --- IO edges ---------------------------------------------------------------------------------------------------
+
+def read_split_dir(folder: Path) -> tuple[list[Rubric], list[Response], list[Verdict]]:
+    return (read_rubrics([folder / RUBRICS_FILE]), read_responses(folder / RESPONSES_FILE),
+            read_verdicts(folder / VERDICTS_FILE))
+
+
+def build_supervision(shared: str | Path, out: str | Path, constructions: Sequence[str] = CONSTRUCTIONS,
+                      config: SupervisionConfig | None = None, embed_fn: EmbedFn | None = None,
+                      on_progress: Progress | None = None) -> dict[str, Any]:
+    """Build the constructions from ``shared`` (the data folder) into ``out/<split>/`` labelled sets, audit what
+    was written, and write ``out/supervision.manifest.json``. Returns the manifest's summary."""
+    from promedical.runs import write_manifest
+
+    config = config or SupervisionConfig()
+    unknown = [c for c in constructions if c not in CONSTRUCTIONS]
+    if unknown or not constructions:
+        raise UserError(f"--constructions: unknown {unknown or constructions}; known: {', '.join(CONSTRUCTIONS)}")
+    root, target = Path(shared), Path(out)
+    blind_path, kqa_path = root / BLIND_FILE, root / KQA_FILE
+    for path in (blind_path, kqa_path):
+        if not path.is_file():
+            raise UserError(f"{path}: -: -: missing (the shared data folder must hold {BLIND_FILE} and {KQA_FILE})")
+    if embed_fn is None:
+        from promedical.data.embeddings import embed
+
+        def embed_fn(texts: Sequence[str]) -> np.ndarray:
+            def done(n: int) -> None:
+                if on_progress:
+                    on_progress("embedding", n, len(texts))
+            return embed(texts, on_done=done)
+
+    blind = read_blind(blind_path)
+    built = build_kqa(read_kqa(kqa_path), blind, embed_fn, config, KQA_FILE, on_progress)
+    for split in config.fractions:
+        folder = target / split
+        write_jsonl(folder / RUBRICS_FILE, built.rubrics[split])
+        write_jsonl(folder / RESPONSES_FILE, built.responses[split])
+        write_jsonl(folder / VERDICTS_FILE, built.verdicts[split])
+    # audit and sanity read back what was written: the files are what training will see
+    written = {split: read_split_dir(target / split) for split in config.fractions}
+    borrowed = {split: [str(v.meta["borrowed_from_question_id"]) for v in verdicts
+                        if "borrowed_from_question_id" in v.meta]
+                for split, (_, _, verdicts) in written.items()}
+    audit = audit_splits({s: w[0] for s, w in written.items()}, blind, config.fractions, borrowed)
+    if not audit["ok"]:
+        raise UserError(f"{target}: -: -: split audit failed, no manifest written: {audit}")
+    sanity = {split: lexical_sanity(w[1], w[2], w[0]) for split, w in written.items()}
+    counts = dict(sorted(built.counts.items()))
+    totals = {split: {"rubrics": len(w[0]), "responses": len(w[1]), "verdicts": len(w[2]),
+                      "satisfied": sum(v.status is Status.MET for v in w[2])} for split, w in written.items()}
+    config_json = {"constructions": list(constructions), "shared": str(root), "out": str(target),
+                   "fractions": dict(config.fractions), "seed": config.seed, "near_blind_cos": config.near_blind_cos,
+                   "max_satisfied_share": config.max_satisfied_share,
+                   "ablation": vars(config.ablation), "foreign": vars(config.foreign)}
+    licenses = {KQA_ANSWERS: {"source": "K-QA (github Itaymanes/K-QA)", "license": KQA_LICENSE}}
+    manifest = write_manifest(target, "supervision", config_json, inputs=[kqa_path, blind_path], counts=counts,
+                              seed=config.seed, extra={"splits": totals, "blind": built.blind, "audit": audit,
+                                                       "skipped": dict(sorted(built.skipped.items())),
+                                                       "lexical_0.5": sanity, "licenses": licenses})
+    return {"out": str(target), "manifest": str(manifest), "splits": totals, "blind_dropped": built.blind["dropped"],
+            "blind_dropped_by": built.blind["dropped_by"], "audit_ok": audit["ok"],
+            "lexical_0.5_test": sanity.get("test", {}).get("all")}
