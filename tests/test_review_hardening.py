@@ -28,6 +28,7 @@ from promedical.review.store import SessionRow, User, utcnow
 from promedical.review.throttle import Busy, HashGate, LoginThrottle
 
 PASSWORD = "review-pass-1"
+TARPIT = 0.3  # seconds before a failed login is answered (1 s by default; shorter here to keep the tests quick)
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
@@ -45,7 +46,7 @@ class Clock:
 def site(tmp_path: Path):
     clock = Clock()
     url = f"sqlite:///{tmp_path / 'review.sqlite'}"
-    app = create_app(url, throttle=LoginThrottle(clock=clock))
+    app = create_app(url, throttle=LoginThrottle(clock=clock), failed_login_delay=TARPIT)
     seed_demo(app.state.db, reviewers=("alice", "bob"), overlap=2)
     clients: list[TestClient] = []
 
@@ -119,6 +120,23 @@ def test_failures_back_off_per_address_for_any_name(site) -> None:
     assert _try_login(client_for(None, "192.0.2.67"), "alice", PASSWORD) == 303  # others do not
     clock.now += 2
     assert _try_login(flood, "bob", PASSWORD) == 303  # the first backoff step is short
+
+
+def test_failed_logins_are_answered_after_a_fixed_delay_whether_or_not_the_name_exists(site) -> None:
+    _app, client_for, _clock, _url = site
+    anon = client_for(None)
+    timings = {}
+    for name in ("alice", "no-such-reviewer"):
+        page = anon.get("/login")
+        token = CSRF_FIELD.search(page.text).group(1)  # type: ignore[union-attr]
+        started = time.monotonic()
+        r = anon.post("/login", data={"username": name, "password": "wrong-password-x", "csrf_token": token})
+        timings[name] = time.monotonic() - started
+        assert r.status_code == 401
+    assert min(timings.values()) >= TARPIT, timings
+    started = time.monotonic()
+    assert _try_login(anon, "alice", PASSWORD) == 303
+    assert time.monotonic() - started < 5
 
 
 def test_the_hash_gate_refuses_what_it_cannot_start_soon() -> None:

@@ -85,7 +85,7 @@ def serve(
     secure_cookies: bool = typer.Option(True, "--secure-cookies/--insecure-cookies",
                                         help="Mark cookies Secure and send HSTS (serve behind HTTPS); "
                                              "--insecure-cookies only for plain HTTP on loopback."),
-    login_rate: float = typer.Option(8.0, min=0.1, help="Password checks per second, whole server (excess: 429)."),
+    login_rate: float = typer.Option(2.0, min=0.1, help="Password checks per second, whole server (excess: 429)."),
     login_concurrency: int = typer.Option(1, min=1, help="Password checks at the same time."),
 ) -> None:
     """Serve the review app (migrates the database first)."""
@@ -94,7 +94,7 @@ def serve(
     from promedical.review.app import create_app
     from promedical.review.throttle import HashGate
 
-    gate = HashGate(concurrency=login_concurrency, rate=login_rate, burst=max(1, int(login_rate)))
+    gate = HashGate(concurrency=login_concurrency, rate=login_rate, burst=max(1, int(2 * login_rate)))
     uvicorn.run(create_app(_url(db), secure_cookies=secure_cookies, gate=gate), host=host, port=port,
                 log_level="warning")
 

@@ -3,19 +3,24 @@
 ``create_app(url)`` migrates the database to the latest schema and returns the app; ``promedical review serve``
 runs it under uvicorn. Every write is committed before the response is sent, so an acknowledged answer survives
 a crash of the server. Cookies are ``Secure`` unless ``secure_cookies=False`` (plain-HTTP use on loopback only);
-a failed login costs no write and waits for a place in the login throttle (``throttle.py``), not in a transaction.
+a failed login costs no write and waits for a place in the login throttle (``throttle.py``), not in a transaction;
+it is answered ``failed_login_delay`` seconds after it arrived, whatever the reason, so the time of the answer
+says nothing about whether the name exists.
 """
 
 from __future__ import annotations
 
+import asyncio
+import html
 import logging
 import secrets
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.concurrency import run_in_threadpool
@@ -33,8 +38,12 @@ log = logging.getLogger(__name__)
 MAX_USERNAME_INPUT = 64
 
 
+FAILED_LOGIN_DELAY = 1.0  # seconds before a failed or refused login is answered
+
+
 def create_app(url: str, *, run_migrations: bool = True, secure_cookies: bool = True,
-               gate: HashGate | None = None, throttle: LoginThrottle | None = None) -> FastAPI:
+               gate: HashGate | None = None, throttle: LoginThrottle | None = None,
+               failed_login_delay: float = FAILED_LOGIN_DELAY) -> FastAPI:
     database = Database(url)
     if run_migrations:
         migrate.upgrade(database.engine)
@@ -72,7 +81,10 @@ def create_app(url: str, *, run_migrations: bool = True, secure_cookies: bool = 
 
     @app.exception_handler(Busy)
     async def _busy_login(request: Request, exc: Busy) -> Response:
-        response = error_response(request, 429, exc.message)
+        # Answered in bulk during a flood, so kept cheap: no template.
+        response = error_response(request, 429, exc.message) if is_api(request) else HTMLResponse(
+            f"<!doctype html><title>Too many login attempts</title><p>{html.escape(exc.message)}</p>"
+            '<p><a href="/login">Back to the login page</a></p>', status_code=429)
         response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
         return response
 
@@ -111,8 +123,16 @@ def create_app(url: str, *, run_migrations: bool = True, secure_cookies: bool = 
         form = await form_dict(request)
         if not auth.csrf_matches(request.cookies.get(auth.LOGIN_CSRF_COOKIE), form.get("csrf_token")):
             raise ReviewError(403, "missing or wrong CSRF token; reload the login page and try again")
-        user_id = await _check_login(request, form.get("username", ""), form.get("password", ""))
+        # A tarpit: a failed or refused attempt is answered at a fixed time after it arrived. The wait holds no
+        # thread and no database connection, slows a scripted flood to a trickle and hides how long the check took.
+        answer_at = time.monotonic() + failed_login_delay
+        try:
+            user_id = await _check_login(request, form.get("username", ""), form.get("password", ""))
+        except Busy:
+            await asyncio.sleep(max(0.0, answer_at - time.monotonic()))
+            raise
         if user_id is None:
+            await asyncio.sleep(max(0.0, answer_at - time.monotonic()))
             return render(request, "login.html", {"csrf_token": form.get("csrf_token"), "user": None,
                                                   "error": "wrong username or password"}, 401)
 
@@ -150,19 +170,35 @@ async def _check_login(request: Request, username: str, password: str) -> int | 
     username = username[: MAX_USERNAME_INPUT + 1]
     throttle.check(address, username)
 
-    def _run() -> int | None:
-        found = None
-        if username and len(username) <= MAX_USERNAME_INPUT:
-            with database.read() as session:
-                found = auth.credentials(session, username)
-        return auth.check_password(found, password)
+    def _credentials() -> tuple[int, str] | None:
+        if not username or len(username) > MAX_USERNAME_INPUT:
+            return None
+        with database.read() as session:
+            return auth.credentials(session, username)
 
+    def _check(found: tuple[int, str]) -> tuple[int | None, str | None]:
+        user_id = auth.check_password(found, password)
+        return user_id, (auth.upgraded_hash(found[1], password) if user_id is not None else None)
+
+    # A name that does not exist takes the same place in the gate for as long as a real check would, without the
+    # hashing: a flood of made-up names then costs no CPU, and the gate answers known and unknown names alike.
     async with gate.slot():
-        user_id = await run_in_threadpool(_run)
+        found = await run_in_threadpool(_credentials)
+        if found is None:
+            await gate.imitate()
+            user_id, new_hash = None, None
+        else:
+            user_id, new_hash = await gate.run(lambda: _check(found))
     if user_id is None:
         throttle.failed(address, username)
-    else:
-        throttle.succeeded(username)
+        return None
+    throttle.succeeded(username)
+    if new_hash is not None:
+        def _store() -> None:
+            with database.write() as session:
+                auth.set_password_hash(session, user_id, new_hash)
+
+        await run_in_threadpool(_store)
     return user_id
 
 

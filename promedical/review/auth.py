@@ -33,7 +33,10 @@ LOGIN_CSRF_COOKIE = "pm_login_csrf"
 SESSION_HOURS = 12
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
-_hasher = PasswordHasher()
+# RFC 9106's memory-hard profile (64 MiB, 3 passes) in one lane: a check then keeps to one core, so logins cannot
+# occupy every core of a small server at once (argon2 runs one thread per lane). Older hashes are re-hashed with
+# these parameters at their next successful login.
+_hasher = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=1)
 _DUMMY_HASH = _hasher.hash("an account that does not exist")
 
 
@@ -98,6 +101,17 @@ def check_password(found: tuple[int, str] | None, password: str) -> int | None:
         verify_password(_DUMMY_HASH, password[: passwords.MAX_LENGTH])
         return None
     return found[0] if verify_password(found[1], password) else None
+
+
+def upgraded_hash(stored_hash: str, password: str) -> str | None:
+    """A new hash of a just-verified password if ``stored_hash`` used other parameters, else ``None``."""
+    return _hasher.hash(password) if _hasher.check_needs_rehash(stored_hash) else None
+
+
+def set_password_hash(session: Session, user_id: int, new_hash: str) -> None:
+    user = session.get(User, user_id)
+    if user is not None:
+        user.password_hash = new_hash
 
 
 def open_session(session: Session, user_id: int) -> str:

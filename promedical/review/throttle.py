@@ -10,7 +10,8 @@ an anonymous flood of logins is a flood of CPU work. Three things bound it:
 - ``HashGate``: at most ``concurrency`` password checks at once and at most ``rate`` per second across the whole
   server, so that even a flood from many addresses with many names can take only that much CPU; beyond what fits
   in ``max_wait`` seconds the attempt is answered 429 at once. Waiting happens in the event loop, never in a worker
-  thread, so reviewers' requests keep their threads.
+  thread, so reviewers' requests keep their threads; the checks themselves run in the gate's own threads, which on
+  Linux run at the lowest CPU priority, so a reviewer's request wins the CPU over a login.
 
 The records live in the server process (a restart forgets them); they are bounded to ``max_keys`` entries each.
 """
@@ -19,11 +20,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class Busy(Exception):
@@ -118,7 +125,7 @@ class LoginThrottle:
 class HashGate:
     """At most ``concurrency`` password checks at a time and ``rate`` per second (token bucket of ``burst``)."""
 
-    def __init__(self, *, concurrency: int = 1, rate: float = 8.0, burst: int = 8, max_wait: float = 3.0,
+    def __init__(self, *, concurrency: int = 1, rate: float = 2.0, burst: int = 4, max_wait: float = 3.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.concurrency, self.rate, self.burst, self.max_wait = concurrency, rate, burst, max_wait
         self._clock = clock
@@ -126,6 +133,8 @@ class HashGate:
         self._stamp = clock()
         self._waiting = 0
         self._mean = 0.1  # seconds one check holds its slot (moving average)
+        self._check_mean = 0.1  # seconds one password check takes (moving average)
+        self._executor: ThreadPoolExecutor | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -163,3 +172,25 @@ class HashGate:
         finally:
             self._mean = 0.8 * self._mean + 0.2 * (self._clock() - started)
             semaphore.release()
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """Run one password check in the gate's own low-priority threads (call it inside ``slot()``)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="password-check",
+                                                initializer=_lowest_priority)
+        started = self._clock()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        finally:
+            self._check_mean = 0.8 * self._check_mean + 0.2 * (self._clock() - started)
+
+    async def imitate(self) -> None:
+        """Hold the slot about as long as a real check takes, without doing one (for a name that does not exist)."""
+        await asyncio.sleep(self._check_mean)
+
+
+def _lowest_priority() -> None:
+    # On Linux a nice value belongs to a thread, so this lowers only the password-check thread.
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
