@@ -17,6 +17,7 @@ import pytest
 
 from promedical.data.splits import HELD_OUT_FRACTIONS, instruction_key, split_of
 from promedical.reward.data import read_labelled
+from promedical.reward.predict import lexical_score
 from promedical.reward.supervision import (
     AblationRule,
     Unit,
@@ -24,7 +25,9 @@ from promedical.reward.supervision import (
     blind_match,
     distinctive_words,
     join_units,
+    list_items,
     plan_ablation,
+    plan_item,
     read_split_dir,
     split_units,
     word_share,
@@ -75,6 +78,25 @@ def test_ablation_removes_the_supporting_sentence_and_refuses_unclear_cases() ->
                 "Talk to your doctor before stopping treatment.", "Most people tolerate it well over months."]
     assert _plan([0.95, 0.93, 0.3, 0.3], restated, "Lexapro can cause insomnia", question) in {
         "support_spread", "paraphrase_remains"}
+
+
+def test_item_deletion_takes_one_list_item_and_keeps_the_list_grammatical() -> None:
+    rule = AblationRule()
+    sentence = "Side effects include headache, nausea, sleepiness, and insomnia (rarely, severe)."
+    assert list_items(sentence) == (["Side effects include headache", "nausea", "sleepiness",
+                                     "and insomnia (rarely, severe)"], ".")
+    wanted = distinctive_words("Side effects of Lexapro include sleepiness", "What does Lexapro do?")
+    assert plan_item(sentence, wanted, set(), rule) == (
+        "Side effects include headache, nausea, and insomnia (rarely, severe).", "sleepiness")
+    last = plan_item(sentence, distinctive_words("Lexapro can cause insomnia", "What does Lexapro do?"), set(), rule)
+    assert last == ("Side effects include headache, nausea, and sleepiness.", "insomnia (rarely, severe)")
+    # the item's word appears in another sentence of the answer: deleting it here takes nothing away
+    assert plan_item(sentence, wanted, {"sleepiness"}, rule) == "item_restated"
+    # appositions are no list: "yeast, such as candida, and bacteria"
+    apposition = "The vagina holds yeast, such as candida, and bacteria, such as lactobacillus."
+    assert plan_item(apposition, {"bacteria"}, set(), rule) == "not_a_list"
+    assert isinstance(plan_item(apposition, {"candida"}, set(), rule), str)
+    assert plan_item("Rest, then ice it.", {"ice"}, set(), rule) == "no_list"
 
 
 def _rubric(rid: str, question: str) -> Rubric:
@@ -166,7 +188,9 @@ def test_labels_are_balanced_and_easy_negatives_stay_a_minority(built: dict[str,
         met = sum(v.status.value == "met" for v in verdicts)
         assert 0.45 <= met / len(verdicts) <= 0.56, (split, met, len(verdicts))
         negatives = kinds["ablated"] + kinds["foreign"]
+        negatives += kinds["item"]
         assert 0 < kinds["foreign"] < 0.45 * negatives, (split, kinds)
+        assert kinds["item"] > 0
         assert kinds["kept"] > 0 and kinds["positive"] > 0
     counts = built["manifest"]["counts"]
     for tier in ("proficiency", "bonus"):
@@ -199,6 +223,29 @@ def test_an_ablated_answer_lost_its_supporting_sentence(built: dict[str, Any]) -
     assert checked > 300
 
 
+def test_an_item_deleted_answer_misses_only_that_item_and_stays_lexically_close(built: dict[str, Any]) -> None:
+    overlaps = []
+    for rubrics, responses, verdicts in built["splits"].values():
+        texts = {x.id: x.text for x in responses}
+        full = {x.rubric_id: x.text for x in responses if x.model == "kqa-physician"}
+        criteria = {(r.id, c.id): (c.text, r.instruction) for r in rubrics for c in r.criteria}
+        for v in verdicts:
+            if not v.meta["construction"].endswith("/item"):
+                continue
+            assert v.status.value == "unmet"
+            edited, answer = texts[v.response_id], full[v.rubric_id]
+            before = [u.text for u in split_units(answer)]
+            after = [u.text for u in split_units(edited)]
+            changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+            assert changed == [(v.meta["edited"], changed[0][1])]  # exactly one sentence changed
+            statement, question = criteria[(v.rubric_id, v.criterion_id)]
+            carried = words(v.meta["deleted_item"]) & distinctive_words(statement, question)
+            assert carried and not carried & words(edited), (statement, v.meta["deleted_item"])
+            overlaps.append(lexical_score(edited, statement))
+    assert len(overlaps) > 100
+    assert float(np.median(overlaps)) >= 0.5  # most of them fool the lexical:0.5 baseline
+
+
 def test_rows_carry_provenance_and_read_back_as_training_data(built: dict[str, Any]) -> None:
     for split in SPLITS:
         _, responses, verdicts = built["splits"][split]
@@ -213,7 +260,7 @@ def test_rows_carry_provenance_and_read_back_as_training_data(built: dict[str, A
         # statement's support over one that lost it
         assert derived and all(len(p.chosen) > 0 and p.rejected not in full for p in derived)
     sanity = built["manifest"]["lexical_0.5"]["test"]
-    assert set(sanity) == {"all", "positive", "ablated", "kept", "foreign"}
+    assert set(sanity) == {"all", "positive", "ablated", "item", "kept", "foreign"}
     assert built["manifest"]["licenses"]["kqa-answers"]["license"] == "MIT"
 
 

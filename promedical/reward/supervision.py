@@ -57,7 +57,7 @@ BLIND_FILE = "blind_test.json"
 JUDGE = "construction:"  # verdicts' judge is "construction:<construction>/<kind>"
 TEMPLATE_VERSION = "supervision/1"
 ABLATED_MODEL = PHYSICIAN_MODEL + "/ablated"
-KINDS = ("positive", "ablated", "kept", "foreign")
+KINDS = ("positive", "ablated", "item", "kept", "foreign")
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 Progress = Callable[[str, int, int], None]  # (stage, done now, stage total)
@@ -86,6 +86,7 @@ class AblationRule:
     max_removed: int = 2  # sentences removed at most (the support of a statement is one or two sentences)
     min_kept_chars: float = 0.4  # the ablated answer keeps >= 40% of the characters (not a stub)
     kept_per_ablated: int = 1  # rows where an ablated answer still satisfies another, untouched statement
+    max_item_words: int = 5  # a list item that may be deleted on its own (``plan_item``) is this short
 
 
 @dataclass(frozen=True)
@@ -271,6 +272,62 @@ def plan_ablation(cos: np.ndarray, unit_words: Sequence[set[str]], wanted: set[s
                     round(residual_cos, 4), round(residual_words, 4))
 
 
+def list_items(sentence: str) -> tuple[list[str], str]:
+    """A sentence's comma-separated chunks (commas inside brackets do not count) and its closing punctuation."""
+    body = sentence.rstrip()
+    end = ""
+    while body and body[-1] in ".!?;:":
+        end, body = body[-1] + end, body[:-1]
+    chunks, depth, start = [], 0, 0
+    for i, ch in enumerate(body):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "," and depth == 0 and body[i + 1 : i + 2] == " ":
+            chunks.append(body[start:i])
+            start = i + 2
+    chunks.append(body[start:])
+    return chunks, end
+
+
+_CONJUNCTION = re.compile(r"^(and|or)\s+", re.IGNORECASE)
+# a chunk opening with one of these qualifies the one before (an apposition or a clause), it is no list item
+_NOT_AN_ITEM = frozenset(("such", "that", "which", "who", "including", "like", "as", "especially", "for", "e"))
+
+
+def plan_item(sentence: str, wanted: set[str], elsewhere: set[str], rule: AblationRule) -> tuple[str, str] | str:
+    """Delete the one list item of ``sentence`` that carries the statement, or say why not.
+
+    Returns ``(new sentence, deleted item)``. The item must be short, sit in a list (at least two items after the
+    sentence's head, a short neighbour), hold some of the statement's distinctive words (``wanted``), and none of
+    those words may appear anywhere else in the answer (``elsewhere``: the other sentences' words) or in the
+    sentence's other chunks. The rest of the statement's words stay: these negatives are lexically close misses.
+    """
+    chunks, end = list_items(sentence)
+    if len(chunks) < 3:
+        return "no_list"
+    bare = [_CONJUNCTION.sub("", c) for c in chunks]
+    short = [0 < len(b.split()) <= rule.max_item_words for b in bare]
+    for k in range(1, len(chunks)):
+        first = (_WORD.findall(bare[k].lower()) or [""])[0]
+        carried = words(bare[k]) & wanted
+        if not short[k] or not carried or first in _NOT_AN_ITEM:
+            continue
+        if not ((k > 1 and short[k - 1]) or (k + 1 < len(chunks) and short[k + 1])):
+            continue
+        if any((_WORD.findall(b.lower()) or [""])[0] in _NOT_AN_ITEM for b in bare[1:]):
+            return "not_a_list"
+        rest = chunks[:k] + chunks[k + 1 :]
+        if carried & (elsewhere | words(", ".join(rest))):
+            return "item_restated"
+        joiner = _CONJUNCTION.match(chunks[k])
+        if k == len(chunks) - 1 and joiner and not _CONJUNCTION.match(rest[-1]):
+            rest[-1] = joiner.group(0) + rest[-1]  # the list keeps its "and" before the (new) last item
+        return ", ".join(rest) + end, bare[k]
+    return "no_item_carries_it"
+
+
 @dataclass(frozen=True)
 class Support:
     """How one answer supports one statement: cosine per unit and the statement's distinctive words."""
@@ -391,15 +448,33 @@ def build_kqa(items: Sequence[KqaItem], blind: Sequence[str], embed_fn: EmbedFn,
                     "top_cos": plan.top_cos, "top_words": plan.top_words, "residual_cos": plan.residual_cos,
                     "residual_words": plan.residual_words}
             rows.append((c.id, False, "ablated", meta, text))
+        # list-item deletions: the statement's best sentence loses just the item that carries it
+        edits: dict[str, tuple[int, str]] = {}
+        for c in rubric.criteria:
+            sp = support[c.id]
+            elsewhere: set[str] = set().union(set(), *(w for i, w in enumerate(unit_words[n]) if i != sp.best))
+            cut = plan_item(units[n][sp.best].text, sp.wanted, elsewhere, rule)
+            if isinstance(cut, str):
+                built.skipped[f"item/{cut}"] += 1
+                continue
+            sentence, deleted = cut
+            edits[c.id] = (sp.best, sentence)
+            text = join_units([Unit(u.line, sentence) if i == sp.best else u for i, u in enumerate(units[n])])
+            rows.append((c.id, False, "item", {"target_criterion": c.id, "deleted_item": deleted,
+                                                "edited": units[n][sp.best].text}, text))
         # the same ablated answers, on statements whose support they kept whole: a shorter answer is not by itself
         # a worse one (without these rows, length alone would separate every full/ablated pair)
         rng = random.Random(f"{config.seed}:kept:{rubric.id}")
-        for cid, plan in plans.items():
-            untouched = [o for o in sorted(support)
-                         if o != cid and support[o].untouched_by(plan.removed, unit_words[n])]
-            text = join_units([u for i, u in enumerate(units[n]) if i not in plan.removed])
+        touched = {cid: (plan.removed, join_units([u for i, u in enumerate(units[n]) if i not in plan.removed]))
+                   for cid, plan in plans.items()}
+        for cid, (index, sentence) in edits.items():
+            touched[f"{cid}/item"] = ((index,), join_units(
+                [Unit(u.line, sentence) if i == index else u for i, u in enumerate(units[n])]))
+        for key, (removed, text) in touched.items():
+            cid = key.partition("/")[0]
+            untouched = [o for o in sorted(support) if o != cid and support[o].untouched_by(removed, unit_words[n])]
             for other in rng.sample(untouched, min(rule.kept_per_ablated, len(untouched))):
-                rows.append((other, True, "kept", {"removed_for": cid, **support[other].meta()}, text))
+                rows.append((other, True, "kept", {"removed_for": key, **support[other].meta()}, text))
         n_ablated = len(plans)
         foreign = _borrow(n, kept, split_by, topic, unit_vecs[n], unit_words[n], vectors, frule,
                           math.floor(frule.per_ablated * n_ablated + 0.5), config.seed)
@@ -423,7 +498,7 @@ def build_kqa(items: Sequence[KqaItem], blind: Sequence[str], embed_fn: EmbedFn,
         # one deletion can serve several statements (one sentence supports both): one response, several rows
         targets: dict[str, list[str]] = defaultdict(list)
         for cid, _, kind, _, body in rows:
-            if body is not None and kind == "ablated":
+            if body is not None and kind in ("ablated", "item"):
                 targets[body].append(cid)
         ablated = {body: Response.build(sup.id, ABLATED_MODEL, body, construction=f"{KQA_ANSWERS}/ablated",
                                         target_criteria=cids, **provenance) for body, cids in targets.items()}
@@ -435,7 +510,7 @@ def build_kqa(items: Sequence[KqaItem], blind: Sequence[str], embed_fn: EmbedFn,
             if (target.id, cid) in seen:  # two statements' deletions gave the same text
                 continue
             seen.add((target.id, cid))
-            paired = kind != "positive" or cid in plans
+            paired = kind != "positive" or cid in plans or cid in edits
             pending.append(_Row(split, tiers[cid], kind, paired,
                                 _verdict(target, cid, satisfied, kind, {**provenance, **meta})))
         if on_progress:
@@ -458,16 +533,25 @@ class _Row:
 
 
 def _balance(rows: Sequence[_Row], max_share: float, seed: int, skipped: Counter[str]) -> list[_Row]:
-    """Drop unpaired full-answer positives (seeded choice) until satisfied rows are at most ``max_share``.
+    """Drop unpaired full-answer positives (seeded) until satisfied rows are at most ``max_share`` of each split.
 
     Positives are free (every statement of every answer) while negatives need a clean deletion, so without this
-    about two thirds of the rows would be satisfied. Paired positives, kept rows and negatives are never dropped.
+    about two thirds of the rows would be satisfied. Where that is not enough, kept rows go next (seeded); paired
+    positives and negatives are never dropped.
     """
-    met = sum(r.verdict.status is Status.MET for r in rows)
-    excess = math.ceil((met - max_share * len(rows)) / (1 - max_share)) if met > max_share * len(rows) else 0
-    unpaired = [i for i, r in enumerate(rows) if not r.paired]
-    drop = set(random.Random(f"{seed}:balance").sample(unpaired, min(max(excess, 0), len(unpaired))))
-    skipped["balance/unpaired_positive_dropped"] += len(drop)
+    drop: set[int] = set()
+    for split in sorted({r.split for r in rows}):  # each split balanced on its own
+        mine = [i for i, r in enumerate(rows) if r.split == split]
+        met = sum(rows[i].verdict.status is Status.MET for i in mine)
+        excess = math.ceil((met - max_share * len(mine)) / (1 - max_share)) if met > max_share * len(mine) else 0
+        rng = random.Random(f"{seed}:balance:{split}")
+        pools = {"unpaired_positive": [i for i in mine if not rows[i].paired],
+                 "kept": [i for i in mine if rows[i].kind == "kept"]}
+        for kind, pool in pools.items():
+            chosen = rng.sample(pool, min(excess, len(pool)))
+            drop.update(chosen)
+            excess -= len(chosen)
+            skipped[f"balance/{kind}_dropped"] += len(chosen)
     return [r for i, r in enumerate(rows) if i not in drop]
 
 
