@@ -162,3 +162,17 @@ def test_no_text_can_close_its_block_and_every_block_gives_the_text_back(text: s
     pair = render_pairwise(DEFAULT_PAIRWISE, r, text, text)[1]["content"]
     assert_only_own_tags(pair)
     assert blocks(pair, "response_A") == blocks(pair, "response_B") == [text]
+
+
+def test_pipeline_judge_defaults_to_the_delimited_template_and_refuses_unknown_ones() -> None:
+    from pathlib import Path
+
+    from promedical.data.pipeline_config import JudgeConfig, load_config
+    from promedical.io import UserError
+    from promedical.judge.prompts import DEFAULT_GROUPED
+
+    assert JudgeConfig().template == DEFAULT_GROUPED.version == "pointwise-grouped/3"
+    root = Path(__file__).resolve().parents[1]
+    assert load_config(root / "configs" / "pipeline_small.yaml").judge.template == "pointwise-grouped-terse/2"
+    with pytest.raises(UserError, match="judge.template: 'pointwise-grouped/9' is not one of"):
+        load_config(root / "configs" / "pipeline_tiny.yaml", {"judge": {"template": "pointwise-grouped/9"}})

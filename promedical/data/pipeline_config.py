@@ -16,6 +16,7 @@ from promedical.data.dedup import DEFAULT_THRESHOLD
 from promedical.data.sources import SourceSpec
 from promedical.data.splits import DEFAULT_FRACTIONS
 from promedical.io import UserError
+from promedical.judge.prompts import DEFAULT_GROUPED, GROUPED_TEMPLATES
 from promedical.rubrics.scoring import DEFAULT_S1_EPSILON
 
 
@@ -74,10 +75,18 @@ class CandidateConfig(_Section):
 class JudgeConfig(_Section):
     spec: str = "hf:smollm2"
     mode: Literal["grouped", "single"] = "grouped"
-    template: Literal["pointwise-grouped/2", "pointwise-grouped/1", "pointwise-grouped-terse/1"] = (
-        "pointwise-grouped/2")  # grouped prompt; terse = a boolean per criterion, no explanation
+    # grouped prompt (promedical.judge.prompts.GROUPED_TEMPLATES); terse = a boolean per criterion, no explanation.
+    # The default and the /3 and terse/2 versions put the untrusted text in escaped, delimited blocks.
+    template: str = DEFAULT_GROUPED.version
     max_tokens: int = Field(default=512, ge=16)
     reasks: int = Field(default=1, ge=0)
+
+    @field_validator("template")
+    @classmethod
+    def _known_template(cls, value: str) -> str:
+        if value not in GROUPED_TEMPLATES:
+            raise ValueError(f"{value!r} is not one of {', '.join(GROUPED_TEMPLATES)}")
+        return value
 
 
 class PairsConfig(_Section):
