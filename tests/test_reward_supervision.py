@@ -150,7 +150,7 @@ def _blind() -> list[str]:
 
 def test_every_blind_question_is_dropped_and_counted(built: dict[str, Any]) -> None:
     blind = _blind()
-    report = built["manifest"]["blind"]
+    report = built["manifest"]["blind"]["kqa-answers"]
     # 18 by exact text (as the data README says) and one more that differs only by a trailing newline
     assert report["dropped_by"] == {"exact": 18, "normalised": 1} and report["dropped"] == 19
     assert built["summary"]["blind_dropped"] == 19
@@ -161,7 +161,8 @@ def test_every_blind_question_is_dropped_and_counted(built: dict[str, Any]) -> N
         dropped = {row["question_id"] for row in report["dropped_rows"]}
         assert not borrowed & dropped  # no statement of a blind question is borrowed as a negative either
     kqa = [json.loads(line)["Question"] for line in (SHARED / "k-qa" / "questions_w_answers.jsonl").open()]
-    assert sum(len(r) for r, _, _ in built["splits"].values()) == len(kqa) - 19
+    assert sum(len([x for x in r if x.id.startswith("sup-kqa-")]) for r, _, _ in built["splits"].values()) == len(
+        kqa) - 19
 
 
 def test_no_instruction_is_in_two_splits_and_each_is_where_the_project_split_puts_it(built: dict[str, Any]) -> None:
@@ -183,7 +184,8 @@ def test_no_instruction_is_in_two_splits_and_each_is_where_the_project_split_put
 
 
 def test_labels_are_balanced_and_easy_negatives_stay_a_minority(built: dict[str, Any]) -> None:
-    for split, (_, _, verdicts) in built["splits"].items():
+    for split, (_, _, every) in built["splits"].items():
+        verdicts = [v for v in every if v.meta["construction"].startswith("kqa-answers/")]
         kinds = Counter(v.meta["construction"].rpartition("/")[2] for v in verdicts)
         met = sum(v.status.value == "met" for v in verdicts)
         assert 0.45 <= met / len(verdicts) <= 0.56, (split, met, len(verdicts))
@@ -247,11 +249,13 @@ def test_an_item_deleted_answer_misses_only_that_item_and_stays_lexically_close(
 
 
 def test_rows_carry_provenance_and_read_back_as_training_data(built: dict[str, Any]) -> None:
+    sources = {"kqa-answers": ("k-qa/questions_w_answers.jsonl", "kqa-"),
+               "pubmedqa-conclusions": ("pubmedqa/ori_pqal.json", "pubmedqa-")}
     for split in SPLITS:
         _, responses, verdicts = built["splits"][split]
         for v in verdicts:
-            assert v.meta["source_file"] == "k-qa/questions_w_answers.jsonl"
-            assert v.meta["source_question_id"].startswith("kqa-") and v.meta["construction"].startswith("kqa-answers/")
+            source_file, prefix = sources[v.meta["construction"].partition("/")[0]]
+            assert v.meta["source_file"] == source_file and v.meta["source_question_id"].startswith(prefix)
         data = read_labelled(built["out"] / split)
         assert len(data.points) == len(verdicts)
         full = {x.text for x in responses if x.model == "kqa-physician"}
@@ -260,8 +264,35 @@ def test_rows_carry_provenance_and_read_back_as_training_data(built: dict[str, A
         # statement's support over one that lost it
         assert derived and all(len(p.chosen) > 0 and p.rejected not in full for p in derived)
     sanity = built["manifest"]["lexical_0.5"]["test"]
-    assert set(sanity) == {"all", "positive", "ablated", "item", "kept", "foreign"}
-    assert built["manifest"]["licenses"]["kqa-answers"]["license"] == "MIT"
+    assert set(sanity) == {"all", *(f"kqa-answers/{k}" for k in ("positive", "ablated", "item", "kept", "foreign")),
+                           "pubmedqa-conclusions/agrees", "pubmedqa-conclusions/opposite"}
+    assert {c: v["license"] for c, v in built["manifest"]["licenses"].items()} == {
+        "kqa-answers": "MIT", "pubmedqa-conclusions": "MIT"}
+
+
+def test_pubmedqa_rows_take_one_stance_each_and_never_a_benchmark_item(built: dict[str, Any]) -> None:
+    test_ids = set(json.loads((SHARED / "pubmedqa" / "test_ground_truth.json").read_text()))
+    source = json.loads((SHARED / "pubmedqa" / "ori_pqal.json").read_text())
+    seen = 0
+    for rubrics, responses, verdicts in built["splits"].values():
+        by_rubric: dict[str, list[Any]] = {}
+        for v in verdicts:
+            if v.meta["construction"].startswith("pubmedqa-conclusions/"):
+                by_rubric.setdefault(v.rubric_id, []).append(v)
+        texts = {x.rubric_id: x.text for x in responses}
+        for r in rubrics:
+            if not r.id.startswith("sup-pubmedqa-"):
+                continue
+            pmid = r.meta.extra["pmid"]
+            assert pmid not in test_ids
+            row = source[pmid]
+            assert row["final_decision"] in ("yes", "no") and texts[r.id] == row["LONG_ANSWER"].strip()
+            met = {v.criterion_id for v in by_rubric[r.id] if v.status.value == "met"}
+            assert met == {f"answers-{row['final_decision']}"} and len(by_rubric[r.id]) == 2
+            seen += 1
+    skipped = built["manifest"]["skipped"]["pubmedqa-conclusions"]
+    assert skipped["pubmedqa/benchmark_test_id"] == len(test_ids) == 500
+    assert seen == len(source) - 500 - skipped["pubmedqa/decision_maybe"]
 
 
 def test_written_units_round_trip() -> None:

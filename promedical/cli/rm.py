@@ -211,7 +211,8 @@ def build_supervision_cmd(
     out: Path = typer.Option(..., "-o", "--out", help="Output folder: one labelled set per split, and a manifest."),
     shared: Path | None = typer.Option(None, "--data", help="Shared data folder (default: $PROMEDICAL_SHARED_DATA "
                                        "or ../shared/data); must hold blind_test.json."),
-    constructions: str = typer.Option("kqa-answers", "--constructions", help="Comma-separated: kqa-answers."),
+    constructions: str = typer.Option("kqa-answers,pubmedqa-conclusions", "--constructions",
+                                      help="Comma-separated: kqa-answers, pubmedqa-conclusions."),
     seed: int = typer.Option(0, help="Seed of every sampled choice."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:

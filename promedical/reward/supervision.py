@@ -1,6 +1,6 @@
 """Extra supervision for the reward model, built from public data with labels that hold by construction.
 
-One construction so far, ``kqa-answers`` (K-QA ``questions_w_answers.jsonl``, MIT): each question comes with a
+``kqa-answers`` (K-QA ``questions_w_answers.jsonl``, MIT): each question comes with a
 physician-written answer and the physician's Must_have (proficiency) and Nice_to_have (bonus) statements, which
 were written from that answer. Rows, one (response, criterion, satisfied?) each:
 
@@ -13,14 +13,21 @@ were written from that answer. Rows, one (response, criterion, satisfied?) each:
   that the answer neither says nor paraphrases (``ForeignRule``).
 
 Because a positive and an ablated row share the criterion and the instruction, ``read_labelled`` derives the pair
-(full answer > ablated answer) for that criterion by itself; no separate pairs file is written.
+(full answer > ablated answer) for that criterion by itself; no separate pairs file is written. List-item deletions
+(``item``) and rows where an ablated answer kept another statement's support (``kept``) are described in
+docs/supervision.md.
+
+A second construction, ``pubmedqa-conclusions`` (PubMedQA PQA-L, MIT), labels each study's own conclusion on two
+stance criteria (answers yes / answers no): the stance of the expert ``final_decision`` is satisfied, the other is
+not. The official test ids (the MCQ benchmark's items) and ``maybe`` items are left out.
 
 Blind test: every K-QA question listed in ``blind_test.json`` is dropped by exact text, by normalised key
 (``instruction_key``) and by near-duplicate question text (MiniLM cosine >= ``near_blind_cos``); the manifest
-counts each. Splits: every row takes the split of its question (``split_of(instruction_key(question))``, with the
-reward model's ``HELD_OUT_FRACTIONS``, so nothing built from a question the reward-model benchmarks test on can
-reach a train split), and a foreign statement is only borrowed from a question in the same split.
-``audit_splits`` re-reads what was written and checks both rules; a failed audit raises and writes no manifest.
+counts each (PubMedQA questions are checked against the same list by text and key). Splits: every row takes the
+split of its question (``split_of(instruction_key(question))``, with the reward model's ``HELD_OUT_FRACTIONS``, so
+nothing built from a question the reward-model benchmarks test on can reach a train split), and a foreign
+statement is only borrowed from a question in the same split. ``audit_splits`` re-reads what was written and checks
+both rules; a failed audit raises and writes no manifest.
 
 The construction itself (``build_kqa``) is pure given an embedding function; reading the source files and writing
 the labelled sets happen at the edges (``build_supervision``).
@@ -48,11 +55,18 @@ from promedical.rubrics.importers.kqa import LICENSE as KQA_LICENSE
 from promedical.rubrics.importers.kqa import PHYSICIAN_MODEL, kqa_rubric_id, parse_row
 from promedical.rubrics.importers.result import FieldError, Skip
 from promedical.rubrics.records import Response, Status, Verdict
-from promedical.rubrics.schema import Criterion, Provenance, Rubric, RubricMeta, Tier, normalise_weights
+from promedical.rubrics.schema import Criterion, Message, Provenance, Rubric, RubricMeta, Tier, normalise_weights
 
 KQA_ANSWERS = "kqa-answers"
-CONSTRUCTIONS = (KQA_ANSWERS,)
+PUBMEDQA = "pubmedqa-conclusions"
+CONSTRUCTIONS = (KQA_ANSWERS, PUBMEDQA)
 KQA_FILE = "k-qa/questions_w_answers.jsonl"
+PUBMEDQA_FILE = "pubmedqa/ori_pqal.json"
+PUBMEDQA_TEST_FILE = "pubmedqa/test_ground_truth.json"  # the MCQ benchmark's items: never used here
+PUBMEDQA_MODEL = "pubmedqa-conclusion"
+# the two stance criteria every PubMedQA rubric carries; exactly one holds for a yes/no item
+STANCES = {"yes": "Answers yes: the findings support what the question asks",
+           "no": "Answers no: the findings do not support what the question asks"}
 BLIND_FILE = "blind_test.json"
 JUDGE = "construction:"  # verdicts' judge is "construction:<construction>/<kind>"
 TEMPLATE_VERSION = "supervision/1"
@@ -589,6 +603,78 @@ def _borrow(n: int, kept: Sequence[KqaItem], split_by: Sequence[str], topic: np.
     return chosen
 
 
+# --- PubMedQA -----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PubmedItem:
+    pmid: str
+    question: str
+    conclusion: str  # LONG_ANSWER: the abstract's own conclusion
+    decision: str  # final_decision: yes / no (maybe is dropped)
+
+
+def read_pubmedqa(path: str | Path, test_path: str | Path, skipped: Counter[str]) -> list[PubmedItem]:
+    """PQA-L rows that are not in the official test ids (those are the MCQ benchmark's items), yes/no only."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        test = json.loads(Path(test_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: -: -: cannot read PubMedQA ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(test, dict):
+        raise UserError(f"{path}: -: -: expected a JSON object of PMID -> row (and {test_path} PMID -> label)")
+    items = []
+    for pmid, row in sorted(data.items()):
+        if pmid in test:
+            skipped["pubmedqa/benchmark_test_id"] += 1
+            continue
+        fields = [row.get(k) if isinstance(row, dict) else None for k in ("QUESTION", "LONG_ANSWER", "final_decision")]
+        if not all(isinstance(f, str) and f.strip() for f in fields):
+            raise UserError(f"{path}: -: {pmid}: QUESTION/LONG_ANSWER/final_decision: missing or empty")
+        question, conclusion, decision = (str(f).strip() for f in fields)
+        if decision not in STANCES:
+            skipped[f"pubmedqa/decision_{decision}"] += 1  # "maybe": no stance holds cleanly
+            continue
+        items.append(PubmedItem(pmid, question, conclusion, decision))
+    return items
+
+
+def build_pubmedqa(items: Sequence[PubmedItem], blind: Sequence[str], config: SupervisionConfig,
+                   source_file: str = PUBMEDQA_FILE) -> Built:
+    """The ``pubmedqa-conclusions`` construction: the study's conclusion, on the stance it takes (satisfied) and on
+    the opposite stance (unsatisfied). Every rubric gives one row of each label; no pairs (one response each)."""
+    splits = list(config.fractions)
+    built = Built({s: [] for s in splits}, {s: [] for s in splits}, {s: [] for s in splits})
+    reasons: Counter[str] = Counter()
+    for item in items:
+        how = blind_match(item.question, blind)
+        if how:
+            reasons[how] += 1
+            continue
+        split = split_of(instruction_key(item.question), config.fractions)
+        provenance = {"source_file": source_file, "source_question_id": f"pubmedqa-{item.pmid}", "split": split}
+        criteria = tuple(Criterion(id=f"answers-{stance}", tier=Tier.PROFICIENCY, text=text, weight=0.5)
+                         for stance, text in STANCES.items())
+        rubric = Rubric(id=f"sup-pubmedqa-{item.pmid}", prompt=(Message(role="user", content=item.question),),
+                        criteria=criteria, meta=RubricMeta(source=f"supervision:{PUBMEDQA}", license="MIT",
+                                                           extra={"pmid": item.pmid, **provenance}),
+                        provenance=Provenance(author=f"promedical.supervision/{PUBMEDQA}", author_kind="import"))
+        response = Response.build(rubric.id, PUBMEDQA_MODEL, item.conclusion, construction=PUBMEDQA, **provenance)
+        built.rubrics[split].append(rubric)
+        built.responses[split].append(response)
+        for stance in STANCES:
+            satisfied = stance == item.decision
+            kind = "agrees" if satisfied else "opposite"
+            built.verdicts[split].append(Verdict(
+                response_id=response.id, rubric_id=rubric.id, criterion_id=f"answers-{stance}",
+                status=Status.MET if satisfied else Status.UNMET, judge=f"{JUDGE}{PUBMEDQA}/{kind}",
+                template_version=TEMPLATE_VERSION,
+                meta={"construction": f"{PUBMEDQA}/{kind}", "decision": item.decision, **provenance}))
+            built.counts[f"{PUBMEDQA}/{split}/proficiency/{kind}/{'satisfied' if satisfied else 'unsatisfied'}"] += 1
+    built.counts[f"{PUBMEDQA}/questions"] = sum(len(r) for r in built.rubrics.values())
+    built.blind = {"file": BLIND_FILE, "dropped": sum(reasons.values()), "dropped_by": dict(sorted(reasons.items()))}
+    return built
+
+
 # --- audit and sanity -------------------------------------------------------------------------------------------
 
 def audit_splits(rubrics_by_split: Mapping[str, Sequence[Rubric]], blind: Sequence[str],
@@ -623,15 +709,15 @@ def audit_splits(rubrics_by_split: Mapping[str, Sequence[Rubric]], blind: Sequen
 
 def lexical_sanity(responses: Sequence[Response], verdicts: Sequence[Verdict], rubrics: Sequence[Rubric],
                    threshold: float = 0.5) -> dict[str, Any]:
-    """Pointwise accuracy of the lexical baseline (``lexical:<threshold>``) per row kind: how easy the rows are."""
+    """Pointwise accuracy of the lexical baseline (``lexical:<threshold>``) per construction and row kind
+    (``kqa-answers/item``, ...): how easy the rows are."""
     texts = {r.id: r.text for r in responses}
     criteria = {(r.id, c.id): c.text for r in rubrics for c in r.criteria}
     hits: Counter[str] = Counter()
     totals: Counter[str] = Counter()
     for v in verdicts:
         predicted = lexical_score(texts[v.response_id], criteria[(v.rubric_id, v.criterion_id)]) >= threshold
-        kind = str(v.meta.get("construction", "")).rpartition("/")[2]
-        for key in ("all", kind):
+        for key in ("all", str(v.meta.get("construction", ""))):
             totals[key] += 1
             hits[key] += predicted == (v.status is Status.MET)
     return {k: {"accuracy": round(hits[k] / totals[k], 4), "n": totals[k]} for k in sorted(totals)}
@@ -656,10 +742,13 @@ def build_supervision(shared: str | Path, out: str | Path, constructions: Sequen
     if unknown or not constructions:
         raise UserError(f"--constructions: unknown {unknown or constructions}; known: {', '.join(CONSTRUCTIONS)}")
     root, target = Path(shared), Path(out)
-    blind_path, kqa_path = root / BLIND_FILE, root / KQA_FILE
-    for path in (blind_path, kqa_path):
+    blind_path = root / BLIND_FILE
+    needed = {KQA_ANSWERS: [root / KQA_FILE], PUBMEDQA: [root / PUBMEDQA_FILE, root / PUBMEDQA_TEST_FILE]}
+    inputs = [blind_path, *(p for c in constructions for p in needed[c])]
+    for path in inputs:
         if not path.is_file():
-            raise UserError(f"{path}: -: -: missing (the shared data folder must hold {BLIND_FILE} and {KQA_FILE})")
+            raise UserError(f"{path}: -: -: missing from the shared data folder (the blind-test list and each "
+                            "construction's source are needed)")
     if embed_fn is None:
         from promedical.data.embeddings import embed
 
@@ -670,12 +759,19 @@ def build_supervision(shared: str | Path, out: str | Path, constructions: Sequen
             return embed(texts, on_done=done)
 
     blind = read_blind(blind_path)
-    built = build_kqa(read_kqa(kqa_path), blind, embed_fn, config, KQA_FILE, on_progress)
+    parts: dict[str, Built] = {}
+    if KQA_ANSWERS in constructions:
+        parts[KQA_ANSWERS] = build_kqa(read_kqa(root / KQA_FILE), blind, embed_fn, config, KQA_FILE, on_progress)
+    if PUBMEDQA in constructions:
+        skipped: Counter[str] = Counter()
+        parts[PUBMEDQA] = build_pubmedqa(read_pubmedqa(root / PUBMEDQA_FILE, root / PUBMEDQA_TEST_FILE, skipped),
+                                         blind, config)
+        parts[PUBMEDQA].skipped.update(skipped)
     for split in config.fractions:
         folder = target / split
-        write_jsonl(folder / RUBRICS_FILE, built.rubrics[split])
-        write_jsonl(folder / RESPONSES_FILE, built.responses[split])
-        write_jsonl(folder / VERDICTS_FILE, built.verdicts[split])
+        write_jsonl(folder / RUBRICS_FILE, [r for b in parts.values() for r in b.rubrics[split]])
+        write_jsonl(folder / RESPONSES_FILE, [r for b in parts.values() for r in b.responses[split]])
+        write_jsonl(folder / VERDICTS_FILE, [v for b in parts.values() for v in b.verdicts[split]])
     # audit and sanity read back what was written: the files are what training will see
     written = {split: read_split_dir(target / split) for split in config.fractions}
     borrowed = {split: [str(v.meta["borrowed_from_question_id"]) for v in verdicts
@@ -685,18 +781,22 @@ def build_supervision(shared: str | Path, out: str | Path, constructions: Sequen
     if not audit["ok"]:
         raise UserError(f"{target}: -: -: split audit failed, no manifest written: {audit}")
     sanity = {split: lexical_sanity(w[1], w[2], w[0]) for split, w in written.items()}
-    counts = dict(sorted(built.counts.items()))
+    counts = dict(sorted(Counter(k for b in parts.values() for k in b.counts.elements()).items()))
     totals = {split: {"rubrics": len(w[0]), "responses": len(w[1]), "verdicts": len(w[2]),
                       "satisfied": sum(v.status is Status.MET for v in w[2])} for split, w in written.items()}
     config_json = {"constructions": list(constructions), "shared": str(root), "out": str(target),
                    "fractions": dict(config.fractions), "seed": config.seed, "near_blind_cos": config.near_blind_cos,
                    "max_satisfied_share": config.max_satisfied_share,
                    "ablation": vars(config.ablation), "foreign": vars(config.foreign)}
-    licenses = {KQA_ANSWERS: {"source": "K-QA (github Itaymanes/K-QA)", "license": KQA_LICENSE}}
-    manifest = write_manifest(target, "supervision", config_json, inputs=[kqa_path, blind_path], counts=counts,
-                              seed=config.seed, extra={"splits": totals, "blind": built.blind, "audit": audit,
-                                                       "skipped": dict(sorted(built.skipped.items())),
-                                                       "lexical_0.5": sanity, "licenses": licenses})
-    return {"out": str(target), "manifest": str(manifest), "splits": totals, "blind_dropped": built.blind["dropped"],
-            "blind_dropped_by": built.blind["dropped_by"], "audit_ok": audit["ok"],
+    licenses = {KQA_ANSWERS: {"source": "K-QA (github Itaymanes/K-QA)", "license": KQA_LICENSE},
+                PUBMEDQA: {"source": "PubMedQA PQA-L (github pubmedqa/pubmedqa)", "license": "MIT"}}
+    blind_report = {c: b.blind for c, b in parts.items()}
+    skipped_all = {c: dict(sorted(b.skipped.items())) for c, b in parts.items()}
+    manifest = write_manifest(target, "supervision", config_json, inputs=inputs, counts=counts, seed=config.seed,
+                              extra={"splits": totals, "blind": blind_report, "audit": audit,
+                                     "skipped": skipped_all, "lexical_0.5": sanity,
+                                     "licenses": {c: licenses[c] for c in parts}})
+    return {"out": str(target), "manifest": str(manifest), "splits": totals,
+            "blind_dropped": sum(b.blind["dropped"] for b in parts.values()),
+            "blind_dropped_by": {c: b.blind["dropped_by"] for c, b in parts.items()}, "audit_ok": audit["ok"],
             "lexical_0.5_test": sanity.get("test", {}).get("all")}
