@@ -371,10 +371,6 @@ class Support:
         return word_share(self.wanted, left) == word_share(self.wanted, set().union(*unit_words))
 
 
-def _unit_vectors(item_units: Sequence[Sequence[Unit]], vectors: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-    return [np.stack([vectors[u.text] for u in units]) for units in item_units]
-
-
 def _verdict(response: Response, criterion_id: str, satisfied: bool, kind: str, meta: dict[str, Any]) -> Verdict:
     return Verdict(response_id=response.id, rubric_id=response.rubric_id, criterion_id=criterion_id,
                    status=Status.MET if satisfied else Status.UNMET, judge=f"{JUDGE}{KQA_ANSWERS}/{kind}",
@@ -386,16 +382,32 @@ def supervision_rubric_id(question: str) -> str:
     return "sup-" + kqa_rubric_id(question)
 
 
-def build_kqa(items: Sequence[KqaItem], blind: Sequence[str], embed_fn: EmbedFn, config: SupervisionConfig,
-              source_file: str = KQA_FILE, on_progress: Progress | None = None) -> Built:
-    """The ``kqa-answers`` construction (module docstring); pure given ``embed_fn``."""
-    splits = list(config.fractions)
-    built = Built({s: [] for s in splits}, {s: [] for s in splits}, {s: [] for s in splits})
-    rule, frule = config.ablation, config.foreign
+RowSpec = tuple[str, bool, str, dict[str, Any], str | None]  # (criterion id, satisfied, kind, meta, response text)
 
-    kept: list[KqaItem] = []
+
+@dataclass(frozen=True)
+class _Answer:
+    """A kept question's answer: its sentences, their MiniLM vectors and content words."""
+
+    item: KqaItem
+    units: list[Unit]
+    vecs: np.ndarray
+    unit_words: list[set[str]]
+
+    def without(self, removed: Sequence[int]) -> str:
+        return join_units([u for i, u in enumerate(self.units) if i not in removed])
+
+    def edited(self, index: int, sentence: str) -> str:
+        return join_units([Unit(u.line, sentence) if i == index else u for i, u in enumerate(self.units)])
+
+
+def _drop_blind(items: Sequence[KqaItem], blind: Sequence[str], embed_fn: EmbedFn, near_cos: float,
+                ) -> tuple[list[KqaItem], dict[str, np.ndarray], dict[str, Any]]:
+    """Items left after the blind drop (exact text, normalised key, then near-duplicate by MiniLM), the vectors of
+    every text the construction needs, and the blind report for the manifest."""
     reasons: Counter[str] = Counter()
     dropped: list[dict[str, Any]] = []
+    kept: list[KqaItem] = []
     for item in items:
         how = blind_match(item.question, blind)
         if how:
@@ -403,129 +415,138 @@ def build_kqa(items: Sequence[KqaItem], blind: Sequence[str], embed_fn: EmbedFn,
             dropped.append({"line": item.line, "question_id": kqa_rubric_id(item.question), "match": how})
         else:
             kept.append(item)
-
-    units = [split_units(item.answer) for item in kept]
-    texts = sorted({u.text for us in units for u in us} | {c.text for item in kept for c in item.rubric.criteria}
-                   | {item.question for item in kept} | set(blind))
+    texts = sorted({u.text for item in kept for u in split_units(item.answer)}
+                   | {c.text for item in kept for c in item.rubric.criteria} | {item.question for item in kept}
+                   | set(blind))
     matrix = embed_fn(texts)
     vectors = {t: matrix[i] for i, t in enumerate(texts)}
-
-    # near-duplicates of blind questions (a reworded blind question is still the blind question)
     nearest: float | None = None
-    if blind and kept:
-        q = np.stack([vectors[i.question] for i in kept])
-        near = (q @ np.stack([vectors[b] for b in blind]).T).max(axis=1)
-        keep_mask = near < config.near_blind_cos
-        for item, ok, value in zip(kept, keep_mask, near, strict=True):
-            if not ok:
+    if blind and kept:  # a reworded blind question is still the blind question
+        near = (np.stack([vectors[i.question] for i in kept]) @ np.stack([vectors[b] for b in blind]).T).max(axis=1)
+        for item, value in zip(kept, near, strict=True):
+            if value >= near_cos:
                 reasons["near_duplicate"] += 1
                 dropped.append({"line": item.line, "question_id": kqa_rubric_id(item.question),
                                 "match": "near_duplicate", "cosine": round(float(value), 4)})
-        pairs = [(i, u) for i, u, ok in zip(kept, units, keep_mask, strict=True) if ok]
-        kept, units = [p[0] for p in pairs], [p[1] for p in pairs]
-        nearest = float(near[keep_mask].max()) if keep_mask.any() else None
-    built.blind = {"file": BLIND_FILE, "listed": len(blind), "dropped": sum(reasons.values()),
-                   "dropped_by": dict(sorted(reasons.items())), "dropped_rows": dropped,
-                   "near_duplicate_cosine": config.near_blind_cos,
-                   "kept_max_cosine_to_blind": None if nearest is None else round(nearest, 4)}
+        kept = [item for item, value in zip(kept, near, strict=True) if value < near_cos]
+        nearest = max((float(v) for v in near if v < near_cos), default=None)
+    report = {"file": BLIND_FILE, "listed": len(blind), "dropped": sum(reasons.values()),
+              "dropped_by": dict(sorted(reasons.items())), "dropped_rows": dropped, "near_duplicate_cosine": near_cos,
+              "kept_max_cosine_to_blind": None if nearest is None else round(nearest, 4)}
+    return kept, vectors, report
 
+
+def _deletion_rows(answer: _Answer, vectors: Mapping[str, np.ndarray], rule: AblationRule, seed: int,
+                   skipped: Counter[str]) -> tuple[list[RowSpec], set[str], int]:
+    """Positive, ablated, item and kept rows of one answer; the statements that got a negative; how many got a
+    sentence ablation (the foreign quota is counted from these)."""
+    item, units, unit_words = answer.item, answer.units, answer.unit_words
+    chars = [len(u.text) for u in units]
+    openers = [(_WORD.findall(u.text.lower()) or [""])[0] for u in units]
+    support = {c.id: Support.of(answer.vecs @ vectors[c.text], unit_words, distinctive_words(c.text, item.question))
+               for c in item.rubric.criteria}
+    rows: list[RowSpec] = []
+    touched: dict[str, tuple[tuple[int, ...], str]] = {}  # deletion key -> (units touched, resulting text)
+    for c in item.rubric.criteria:
+        sp = support[c.id]
+        rows.append((c.id, True, "positive", sp.meta(), None))
+        plan = plan_ablation(sp.cos, unit_words, sp.wanted, chars, rule, openers)
+        if isinstance(plan, str):
+            skipped[f"ablation/{plan}"] += 1
+            continue
+        touched[c.id] = (plan.removed, answer.without(plan.removed))
+        meta = {"target_criterion": c.id, "removed": [units[i].text for i in plan.removed],
+                "top_cos": plan.top_cos, "top_words": plan.top_words, "residual_cos": plan.residual_cos,
+                "residual_words": plan.residual_words}
+        rows.append((c.id, False, "ablated", meta, touched[c.id][1]))
+    n_ablated = len(touched)
+    # list-item deletions: the statement's best sentence loses just the item that carries it
+    for c in item.rubric.criteria:
+        sp = support[c.id]
+        elsewhere: set[str] = set().union(set(), *(w for i, w in enumerate(unit_words) if i != sp.best))
+        cut = plan_item(units[sp.best].text, sp.wanted, elsewhere, rule)
+        if isinstance(cut, str):
+            skipped[f"item/{cut}"] += 1
+            continue
+        sentence, deleted = cut
+        touched[f"{c.id}/item"] = ((sp.best,), answer.edited(sp.best, sentence))
+        rows.append((c.id, False, "item", {"target_criterion": c.id, "deleted_item": deleted,
+                                            "edited": units[sp.best].text}, touched[f"{c.id}/item"][1]))
+    # the same deletions, on statements whose support they kept whole: a shorter answer is not by itself a worse
+    # one (without these rows, length alone would separate every full/ablated pair)
+    rng = random.Random(f"{seed}:kept:{item.rubric.id}")
+    for key, (removed, text) in touched.items():
+        cid = key.partition("/")[0]
+        untouched = [o for o in sorted(support) if o != cid and support[o].untouched_by(removed, unit_words)]
+        for other in rng.sample(untouched, min(rule.kept_per_ablated, len(untouched))):
+            rows.append((other, True, "kept", {"removed_for": key, **support[other].meta()}, text))
+    return rows, {key.partition("/")[0] for key in touched}, n_ablated
+
+
+def _supervision_rubric(item: KqaItem, borrowed: Sequence[tuple[KqaItem, Criterion]],
+                        provenance: dict[str, Any]) -> tuple[Rubric, list[RowSpec]]:
+    """The question's own criteria plus the borrowed ones (``other-<k>``), and the borrowed rows."""
+    criteria = list(item.rubric.criteria)
+    rows: list[RowSpec] = []
+    for k, (source, c) in enumerate(borrowed):
+        criteria.append(Criterion(id=f"other-{k}", tier=c.tier, text=c.text, tags=("supervision:foreign",),
+                                  weight=1.0 if c.tier is Tier.PROFICIENCY else None))
+        rows.append((f"other-{k}", False, "foreign", {"borrowed_from_question_id": kqa_rubric_id(source.question),
+                                                      "borrowed_criterion": c.id}, None))
+    prof = [i for i, c in enumerate(criteria) if c.tier is Tier.PROFICIENCY]
+    weights = normalise_weights([1.0] * len(prof))
+    criteria = [c.model_copy(update={"weight": weights[prof.index(i)]}) if i in prof else c
+                for i, c in enumerate(criteria)]
+    rubric = Rubric(id=supervision_rubric_id(item.question), prompt=item.rubric.prompt, criteria=tuple(criteria),
+                    meta=RubricMeta(source=f"supervision:{KQA_ANSWERS}", license=KQA_LICENSE,
+                                    extra={**item.rubric.meta.extra, "kqa_rubric_id": item.rubric.id, **provenance}),
+                    provenance=Provenance(author=f"promedical.supervision/{KQA_ANSWERS}", author_kind="import"))
+    return rubric, rows
+
+
+def build_kqa(items: Sequence[KqaItem], blind: Sequence[str], embed_fn: EmbedFn, config: SupervisionConfig,
+              source_file: str = KQA_FILE, on_progress: Progress | None = None) -> Built:
+    """The ``kqa-answers`` construction (module docstring); pure given ``embed_fn``."""
+    splits = list(config.fractions)
+    built = Built({s: [] for s in splits}, {s: [] for s in splits}, {s: [] for s in splits})
+    kept, vectors, built.blind = _drop_blind(items, blind, embed_fn, config.near_blind_cos)
+    answers = []
+    for item in kept:
+        units = split_units(item.answer)
+        answers.append(_Answer(item, units, np.stack([vectors[u.text] for u in units]), [words(u.text) for u in units]))
     split_by = [split_of(instruction_key(i.rubric.instruction), config.fractions) for i in kept]
-    unit_vecs = _unit_vectors(units, vectors)
-    unit_words = [[words(u.text) for u in us] for us in units]
     # topic vector of a question: its text and its answer, for choosing neighbours to borrow statements from
-    topic = np.stack([vectors[i.question] + uv.mean(axis=0) for i, uv in zip(kept, unit_vecs, strict=True)])
+    topic = np.stack([vectors[a.item.question] + a.vecs.mean(axis=0) for a in answers])
     topic /= np.linalg.norm(topic, axis=1, keepdims=True)
 
     pending: list[_Row] = []
-    for n, item in enumerate(kept):
-        split, rubric = split_by[n], item.rubric
+    for n, answer in enumerate(answers):
+        item, split = answer.item, split_by[n]
         provenance = {"source_file": source_file, "source_line": item.line,
                       "source_question_id": kqa_rubric_id(item.question), "split": split}
-        rows: list[tuple[str, bool, str, dict[str, Any], str | None]] = []  # (criterion, satisfied, kind, meta, text)
-        chars = [len(u.text) for u in units[n]]
-        openers = [(_WORD.findall(u.text.lower()) or [""])[0] for u in units[n]]
-        support: dict[str, Support] = {}
-        for c in rubric.criteria:
-            support[c.id] = Support.of(unit_vecs[n] @ vectors[c.text], unit_words[n],
-                                       distinctive_words(c.text, item.question))
-        plans: dict[str, Ablation] = {}
-        for c in rubric.criteria:
-            sp = support[c.id]
-            rows.append((c.id, True, "positive", sp.meta(), None))
-            plan = plan_ablation(sp.cos, unit_words[n], sp.wanted, chars, rule, openers)
-            if isinstance(plan, str):
-                built.skipped[f"ablation/{plan}"] += 1
-                continue
-            plans[c.id] = plan
-            text = join_units([u for i, u in enumerate(units[n]) if i not in plan.removed])
-            meta = {"target_criterion": c.id, "removed": [units[n][i].text for i in plan.removed],
-                    "top_cos": plan.top_cos, "top_words": plan.top_words, "residual_cos": plan.residual_cos,
-                    "residual_words": plan.residual_words}
-            rows.append((c.id, False, "ablated", meta, text))
-        # list-item deletions: the statement's best sentence loses just the item that carries it
-        edits: dict[str, tuple[int, str]] = {}
-        for c in rubric.criteria:
-            sp = support[c.id]
-            elsewhere: set[str] = set().union(set(), *(w for i, w in enumerate(unit_words[n]) if i != sp.best))
-            cut = plan_item(units[n][sp.best].text, sp.wanted, elsewhere, rule)
-            if isinstance(cut, str):
-                built.skipped[f"item/{cut}"] += 1
-                continue
-            sentence, deleted = cut
-            edits[c.id] = (sp.best, sentence)
-            text = join_units([Unit(u.line, sentence) if i == sp.best else u for i, u in enumerate(units[n])])
-            rows.append((c.id, False, "item", {"target_criterion": c.id, "deleted_item": deleted,
-                                                "edited": units[n][sp.best].text}, text))
-        # the same ablated answers, on statements whose support they kept whole: a shorter answer is not by itself
-        # a worse one (without these rows, length alone would separate every full/ablated pair)
-        rng = random.Random(f"{config.seed}:kept:{rubric.id}")
-        touched = {cid: (plan.removed, join_units([u for i, u in enumerate(units[n]) if i not in plan.removed]))
-                   for cid, plan in plans.items()}
-        for cid, (index, sentence) in edits.items():
-            touched[f"{cid}/item"] = ((index,), join_units(
-                [Unit(u.line, sentence) if i == index else u for i, u in enumerate(units[n])]))
-        for key, (removed, text) in touched.items():
-            cid = key.partition("/")[0]
-            untouched = [o for o in sorted(support) if o != cid and support[o].untouched_by(removed, unit_words[n])]
-            for other in rng.sample(untouched, min(rule.kept_per_ablated, len(untouched))):
-                rows.append((other, True, "kept", {"removed_for": key, **support[other].meta()}, text))
-        n_ablated = len(plans)
-        foreign = _borrow(n, kept, split_by, topic, unit_vecs[n], unit_words[n], vectors, frule,
-                          math.floor(frule.per_ablated * n_ablated + 0.5), config.seed)
-        criteria = list(rubric.criteria)
-        for k, (source, c) in enumerate(foreign):
-            cid = f"other-{k}"
-            criteria.append(Criterion(id=cid, tier=c.tier, text=c.text, weight=1.0 if c.tier is Tier.PROFICIENCY
-                                      else None, tags=("supervision:foreign",)))
-            rows.append((cid, False, "foreign", {"borrowed_from_question_id": kqa_rubric_id(source.question),
-                                                 "borrowed_criterion": c.id}, None))
-        prof = [i for i, c in enumerate(criteria) if c.tier is Tier.PROFICIENCY]
-        weights = normalise_weights([1.0] * len(prof))
-        criteria = [c.model_copy(update={"weight": weights[prof.index(i)]}) if i in prof else c
-                    for i, c in enumerate(criteria)]
-        sup = Rubric(id=supervision_rubric_id(item.question), prompt=rubric.prompt, criteria=tuple(criteria),
-                     meta=RubricMeta(source=f"supervision:{KQA_ANSWERS}", license=KQA_LICENSE,
-                                     extra={**rubric.meta.extra, "kqa_rubric_id": rubric.id, **provenance}),
-                     provenance=Provenance(author=f"promedical.supervision/{KQA_ANSWERS}", author_kind="import"))
-        built.rubrics[split].append(sup)
-        full = Response.build(sup.id, PHYSICIAN_MODEL, item.answer, construction=KQA_ANSWERS, **provenance)
+        rows, paired, n_ablated = _deletion_rows(answer, vectors, config.ablation, config.seed, built.skipped)
+        borrowed = _borrow(n, kept, split_by, topic, answer.vecs, answer.unit_words, vectors, config.foreign,
+                           math.floor(config.foreign.per_ablated * n_ablated + 0.5), config.seed)
+        rubric, foreign_rows = _supervision_rubric(item, borrowed, provenance)
+        rows += foreign_rows
+        built.rubrics[split].append(rubric)
+        full = Response.build(rubric.id, PHYSICIAN_MODEL, item.answer, construction=KQA_ANSWERS, **provenance)
         # one deletion can serve several statements (one sentence supports both): one response, several rows
         targets: dict[str, list[str]] = defaultdict(list)
         for cid, _, kind, _, body in rows:
             if body is not None and kind in ("ablated", "item"):
                 targets[body].append(cid)
-        ablated = {body: Response.build(sup.id, ABLATED_MODEL, body, construction=f"{KQA_ANSWERS}/ablated",
-                                        target_criteria=cids, **provenance) for body, cids in targets.items()}
-        built.responses[split].extend([full, *ablated.values()])
+        edited = {body: Response.build(rubric.id, ABLATED_MODEL, body, construction=f"{KQA_ANSWERS}/ablated",
+                                       target_criteria=cids, **provenance) for body, cids in targets.items()}
+        built.responses[split].extend([full, *edited.values()])
         seen: set[tuple[str, str]] = set()
-        tiers = {c.id: c.tier.value for c in criteria}
+        tiers = {c.id: c.tier.value for c in rubric.criteria}
         for cid, satisfied, kind, meta, body in rows:
-            target = full if body is None else ablated[body]
+            target = full if body is None else edited[body]
             if (target.id, cid) in seen:  # two statements' deletions gave the same text
                 continue
             seen.add((target.id, cid))
-            paired = kind != "positive" or cid in plans or cid in edits
-            pending.append(_Row(split, tiers[cid], kind, paired,
+            pending.append(_Row(split, tiers[cid], kind, kind != "positive" or cid in paired,
                                 _verdict(target, cid, satisfied, kind, {**provenance, **meta})))
         if on_progress:
             on_progress("questions", 1, len(kept))
