@@ -71,7 +71,6 @@ BLIND_FILE = "blind_test.json"
 JUDGE = "construction:"  # verdicts' judge is "construction:<construction>/<kind>"
 TEMPLATE_VERSION = "supervision/1"
 ABLATED_MODEL = PHYSICIAN_MODEL + "/ablated"
-KINDS = ("positive", "ablated", "item", "kept", "foreign")
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 Progress = Callable[[str, int, int], None]  # (stage, done now, stage total)
@@ -533,10 +532,12 @@ def build_kqa(items: Sequence[KqaItem], blind: Sequence[str], embed_fn: EmbedFn,
         full = Response.build(rubric.id, PHYSICIAN_MODEL, item.answer, construction=KQA_ANSWERS, **provenance)
         # one deletion can serve several statements (one sentence supports both): one response, several rows
         targets: dict[str, list[str]] = defaultdict(list)
+        made_by: dict[str, str] = {}
         for cid, _, kind, _, body in rows:
             if body is not None and kind in ("ablated", "item"):
                 targets[body].append(cid)
-        edited = {body: Response.build(rubric.id, ABLATED_MODEL, body, construction=f"{KQA_ANSWERS}/ablated",
+                made_by.setdefault(body, kind)
+        edited = {body: Response.build(rubric.id, ABLATED_MODEL, body, construction=f"{KQA_ANSWERS}/{made_by[body]}",
                                        target_criteria=cids, **provenance) for body, cids in targets.items()}
         built.responses[split].extend([full, *edited.values()])
         seen: set[tuple[str, str]] = set()
