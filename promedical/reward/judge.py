@@ -7,8 +7,9 @@ calibrated threshold (``promedical rm calibrate`` stores them in the checkpoint'
 
 * ``score >= threshold`` means the criterion is *satisfied*; for a required criterion that is ``met``; for a
   ``prohibited`` veto, satisfied means the behaviour is absent, so the verdict is ``unmet`` (met = present);
-* a scoring failure (e.g. the model raises on an input) gives ``unscored`` verdicts with the reason, never a
-  silent unmet; the scoring path then excludes them from S1/S2 and counts unscored vetoes as violated.
+* a scoring failure (e.g. the model raises on an input, or returns a NaN or infinite score) gives ``unscored``
+  verdicts with the reason, never a silent unmet; the scoring path then excludes them from S1/S2 and counts
+  unscored vetoes as violated.
 
 ``scores(rubric, response)`` runs the verdicts through ``promedical.rubrics.scoring.score``, the one scoring path.
 """
@@ -51,6 +52,12 @@ class RMJudge:
                  read: Windowed | None = None) -> Verdict:
         c = rubric.criterion(criterion_id)
         threshold = self.rm.card.thresholds[c.tier.value].threshold
+        if not math.isfinite(value):
+            # NaN compares False with everything: read as "not satisfied" it would silently become unmet, or a
+            # violated prohibited veto. A non-finite score is a model failure, so the verdict is unscored.
+            return Verdict(response_id=response.id, rubric_id=rubric.id, criterion_id=c.id, status=Status.UNSCORED,
+                           reason=f"reward model returned a non-finite score ({value})", judge=self.name,
+                           template_version=self.template_version, meta={"score": None, "threshold": threshold})
         satisfied = value >= threshold
         met = satisfied if c.polarity is not Polarity.PROHIBITED else not satisfied
         margin = value - threshold
