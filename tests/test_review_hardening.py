@@ -111,6 +111,25 @@ def test_failures_back_off_per_account_then_lock_it(site) -> None:
     assert _try_login(client_for(None, "203.0.113.201"), "alice", "wrong-password-x") == 401
 
 
+def test_an_attacker_cannot_lock_the_owner_out_of_a_known_browser(site) -> None:
+    _app, client_for, _clock, _url = site
+    own = client_for("alice", "198.51.100.20")  # her browser: it got a device cookie at this login
+    assert own.cookies.get("pm_device")
+    for i in range(6):
+        _try_login(client_for(None, f"203.0.113.{i}"), "alice", "wrong-password-x")
+    assert _try_login(client_for(None, "203.0.113.99"), "alice", PASSWORD) == 429  # the account is locked ...
+    assert _try_login(own, "alice", PASSWORD) == 303  # ... but not for the browser she logged in with
+    forged = client_for(None, "203.0.113.98")
+    forged.cookies.set("pm_device", own.cookies["pm_device"].split(".")[0] + ".0000", domain="testserver",
+                       path="/login")
+    assert _try_login(forged, "alice", PASSWORD) == 429  # a made-up device cookie is no key
+    bob_with_alices = client_for(None, "203.0.113.97")
+    bob_with_alices.cookies.set("pm_device", own.cookies["pm_device"], domain="testserver", path="/login")
+    assert _try_login(bob_with_alices, "bob", PASSWORD) == 303  # valid for alice only; bob is not locked anyway
+    codes = [_try_login(own, "alice", "wrong-password-y") for _ in range(7)]
+    assert codes[:5] == [401] * 5 and codes[5:] == [429, 429], codes  # her browser's own failures still count
+
+
 def test_failures_back_off_per_address_for_any_name(site) -> None:
     _app, client_for, clock, _url = site
     flood = client_for(None, "192.0.2.66")

@@ -31,7 +31,7 @@ from promedical.review.admin_routes import router as admin_router
 from promedical.review.errors import ReviewError
 from promedical.review.reviewer_routes import router as reviewer_router
 from promedical.review.store import Database
-from promedical.review.throttle import Busy, HashGate, LoginThrottle
+from promedical.review.throttle import Busy, DeviceCookies, HashGate, LoginThrottle
 from promedical.review.web import LoginRequired, db_of, error_response, form_dict, is_api, render
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ MAX_USERNAME_INPUT = 64
 
 
 FAILED_LOGIN_DELAY = 1.0  # seconds before a failed or refused login is answered
+DEVICE_COOKIE = "pm_device"  # set at a successful login; sent back only to /login
+DEVICE_DAYS = 30
 
 
 def create_app(url: str, *, run_migrations: bool = True, secure_cookies: bool = True,
@@ -53,7 +55,11 @@ def create_app(url: str, *, run_migrations: bool = True, secure_cookies: bool = 
     app.state.db = database
     app.state.secure_cookies = secure_cookies
     app.state.gate = gate or HashGate()
+    # Browsers that logged in here before get their own small budget, so a flood that fills the shared one does
+    # not keep their owners out.
+    app.state.trusted_gate = HashGate(concurrency=1, rate=1.0, burst=2)
     app.state.throttle = throttle or LoginThrottle()
+    app.state.devices = DeviceCookies()
     app.add_middleware(security.BodyLimit)
     app.add_middleware(security.SecurityHeaders, hsts=secure_cookies)  # outermost: sees every response
 
@@ -145,6 +151,8 @@ def create_app(url: str, *, run_migrations: bool = True, secure_cookies: bool = 
         redirect.set_cookie(auth.SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure_cookies,
                             max_age=auth.SESSION_HOURS * 3600)
         redirect.delete_cookie(auth.LOGIN_CSRF_COOKIE, path="/login")
+        redirect.set_cookie(DEVICE_COOKIE, app.state.devices.issue(form.get("username", "")), httponly=True,
+                            samesite="strict", secure=secure_cookies, path="/login", max_age=DEVICE_DAYS * 86400)
         return redirect
 
     app.include_router(reviewer_router)
@@ -165,10 +173,11 @@ async def _check_login(request: Request, username: str, password: str) -> int | 
     """
     database = db_of(request)
     throttle: LoginThrottle = request.app.state.throttle
-    gate: HashGate = request.app.state.gate
     address = client_address(request)
     username = username[: MAX_USERNAME_INPUT + 1]
-    throttle.check(address, username)
+    device = request.app.state.devices.device(request.cookies.get(DEVICE_COOKIE), username)
+    gate: HashGate = request.app.state.trusted_gate if device else request.app.state.gate
+    throttle.check(address, username, device)
 
     def _credentials() -> tuple[int, str] | None:
         if not username or len(username) > MAX_USERNAME_INPUT:
@@ -190,9 +199,9 @@ async def _check_login(request: Request, username: str, password: str) -> int | 
         else:
             user_id, new_hash = await gate.run(lambda: _check(found))
     if user_id is None:
-        throttle.failed(address, username)
+        throttle.failed(address, username, device)
         return None
-    throttle.succeeded(username)
+    throttle.succeeded(username, device)
     if new_hash is not None:
         def _store() -> None:
             with database.write() as session:

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import os
+import secrets
 import sys
 import threading
 import time
@@ -96,30 +99,70 @@ class Backoff:
 
 
 class LoginThrottle:
-    """Backoff per client address and per account name; see the module docstring."""
+    """Backoff per client address and per account name; see the module docstring.
+
+    A browser that holds a device cookie for the account (``DeviceCookies``: issued at a successful login) is
+    counted apart: neither the address's nor the account's record stops it, only its own failures, so an attacker
+    who locks an account by guessing does not lock its owner out of the browser they use.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.addresses = Backoff(free=10, base=1.0, cap=300.0, forget=900.0, clock=clock)
         self.accounts = Backoff(free=5, base=2.0, cap=900.0, forget=3600.0, clock=clock)
+        self.devices = Backoff(free=5, base=2.0, cap=900.0, forget=3600.0, clock=clock)
 
     @staticmethod
     def _account(username: str) -> str:
         return username.strip().lower()[:64]
 
-    def check(self, address: str, username: str) -> None:
-        """Raise ``Busy`` if this address or this account must wait before another attempt."""
-        by_address = self.addresses.wait(address)
-        by_account = self.accounts.wait(self._account(username))
-        wait = max(by_address, by_account)
+    def check(self, address: str, username: str, device: str | None = None) -> None:
+        """Raise ``Busy`` if this address or this account (or this trusted device) must wait."""
+        if device is not None:
+            wait = self.devices.wait(device)
+        else:
+            wait = max(self.addresses.wait(address), self.accounts.wait(self._account(username)))
         if wait > 0:
             raise Busy(wait, f"too many failed logins; try again in {int(wait) + 1} s")
 
-    def failed(self, address: str, username: str) -> None:
+    def failed(self, address: str, username: str, device: str | None = None) -> None:
+        if device is not None:
+            self.devices.fail(device)
+            return
         self.addresses.fail(address)
         self.accounts.fail(self._account(username))
 
-    def succeeded(self, username: str) -> None:
-        self.accounts.reset(self._account(username))
+    def succeeded(self, username: str, device: str | None = None) -> None:
+        # A success through a trusted device clears only that device: whoever is guessing elsewhere stays locked.
+        if device is not None:
+            self.devices.reset(device)
+        else:
+            self.accounts.reset(self._account(username))
+
+
+class DeviceCookies:
+    """Device cookies: ``nonce.mac`` where mac = HMAC(server key, nonce + account name); valid only for that name.
+
+    The key lives in the server process, so a restart makes every device cookie plain again (logins then count
+    as from an unknown browser until the next success).
+    """
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self._key = key or secrets.token_bytes(32)
+
+    def _mac(self, nonce: str, username: str) -> str:
+        message = f"{nonce}\0{username.strip().lower()}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    def issue(self, username: str) -> str:
+        nonce = secrets.token_urlsafe(16)
+        return f"{nonce}.{self._mac(nonce, username)}"
+
+    def device(self, cookie: str | None, username: str) -> str | None:
+        """The device's key for the throttle if ``cookie`` was issued for ``username``, else ``None``."""
+        if not cookie or "." not in cookie or len(cookie) > 200:
+            return None
+        nonce, mac = cookie.split(".", 1)
+        return f"{username.strip().lower()}|{nonce}" if hmac.compare_digest(mac, self._mac(nonce, username)) else None
 
 
 class HashGate:
