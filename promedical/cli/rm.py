@@ -33,16 +33,15 @@ def train(
     from transformers import PrinterCallback
 
     from promedical.reward.config import load_config
-    from promedical.reward.data import read_many
     from promedical.reward.model import quiet_transformers, write_card
     from promedical.reward.predict import RMScorer, calibrate_scorer
+    from promedical.reward.prepare import prepare
     from promedical.reward.train import build_trainer, last_checkpoint, save_final
     from promedical.runs import write_manifest
 
     cfg = load_config(config, overrides or [])
     quiet_transformers()
-    data = read_many(cfg.train_data, cfg.derive_pairs, cfg.max_pairs_per_criterion)
-    val = read_many(cfg.val_data, cfg.derive_pairs, cfg.max_pairs_per_criterion) if cfg.val_data else None
+    data, val, hygiene = prepare(cfg)  # supervision built, blind items and other splits dropped, audited
     trainer, _, tokenizer = build_trainer(cfg, data)
     trainer.remove_callback(PrinterCallback)
     resume = last_checkpoint(cfg)
@@ -54,6 +53,7 @@ def train(
         "global_step": int(result.global_step), "world_size": int(trainer.args.world_size),
         "counts": {**trainer.row_counts, "notes": dict(data.notes)},
         "loss_curve": [[h["step"], h["loss"]] for h in trainer.state.log_history if "loss" in h],
+        "data": hygiene,
     }
     if not trainer.is_world_process_zero():
         return
@@ -62,11 +62,12 @@ def train(
     if cfg.calibrate and val is not None and val.points:
         thresholds = calibrate_scorer(RMScorer(rm), val)
         rm.card.thresholds = thresholds
-        rm.card.calibration = {"data": cfg.val_data, "n_points": len(val.points)}
+        rm.card.calibration = {"data": cfg.val_data, "supervision": cfg.supervision, "split": cfg.val_split,
+                               "n_points": len(val.points)}
         write_card(rm.path, rm.card)
         summary["thresholds"] = {k: v.threshold for k, v in thresholds.items()}
     write_manifest(cfg.output_dir, "train", cfg.model_dump(mode="json"), inputs=[*cfg.train_data, *cfg.val_data],
-                   counts=summary["counts"], seed=cfg.seed, extra={"checkpoint": rm.path})
+                   counts=summary["counts"], seed=cfg.seed, extra={"checkpoint": rm.path, "data": hygiene})
     if json_out:
         emit_json(summary)
     else:

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from promedical.config import load_settings
+from promedical.data.splits import HELD_OUT_FRACTIONS
 from promedical.reward.template import DEFAULT_EXPLICIT, get_template
 from promedical.reward.windows import INPUT_WINDOWS, InputScheme, WindowSettings
 
@@ -59,10 +60,24 @@ class RMTrainConfig(BaseModel):
     resume: bool = True  # pick up from the last checkpoint in output_dir when there is one
     seed: int = 0
     calibrate: bool = True
+    # Held-out hygiene. blind_test: "auto" (blind_test.json of the shared data folder, when there is one), a path,
+    # or "none": every row of a listed question or HealthBench prompt is dropped from train_data and val_data and
+    # counted in the manifest. train_split / val_split: keep only the rows whose instruction falls in that split
+    # of the project's one split (promedical.data.splits, HELD_OUT_FRACTIONS), so whatever the files hold, no
+    # question of the test split is trained or calibrated on; the manifest audits it.
+    blind_test: str = "auto"
+    train_split: str | None = None
+    val_split: str | None = None
+    # Constructions of promedical.reward.supervision built into <output_dir>/supervision from the shared data
+    # folder before training; their train split joins train_data, their val split val_data.
+    supervision: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> RMTrainConfig:
         get_template(self.template)
+        for name in (self.train_split, self.val_split):
+            if name is not None and name not in HELD_OUT_FRACTIONS:
+                raise ValueError(f"split {name!r} is not one of {', '.join(HELD_OUT_FRACTIONS)}")
         if self.lora is not None and self.freeze_backbone:
             raise ValueError("choose one of lora and freeze_backbone")
         return self

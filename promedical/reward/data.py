@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from promedical.data.blind import BlindList
 from promedical.data.splits import HELD_OUT_FRACTIONS, SPLIT_SALT, instruction_key, split_of
 from promedical.io import UserError, load_models, read_responses, read_rubrics, read_verdicts
 from promedical.rubrics.records import CriterionPair, Status, Verdict
@@ -210,3 +211,55 @@ def split_rubrics(data: LabelledData, fractions: Mapping[str, float] = HELD_OUT_
     for point in data.points:
         out[split_of(instruction_key(point.instruction), fractions, salt)].points.append(point)
     return out
+
+
+def drop_blind(data: LabelledData, blind: BlindList) -> tuple[LabelledData, dict[str, Any]]:
+    """``data`` without any row whose instruction or rubric is on the blind-test list, and what was dropped.
+
+    Counts: ``points``, ``pairs`` and ``instructions`` dropped, and ``by_match`` (exact text, normalised text or
+    HealthBench prompt id). Nothing derived from a blind item may reach training, so every row of such an
+    instruction goes, whatever file it came from.
+    """
+    kept = LabelledData(notes=data.notes)
+    counts: Counter[str] = Counter()
+    seen: set[str] = set()
+
+    def blind_row(instruction: str, rubric_id: str) -> bool:
+        how = blind.match(instruction, rubric_id)
+        if how is not None:
+            if instruction_key(instruction) not in seen:
+                seen.add(instruction_key(instruction))
+                counts[f"by_{how}"] += 1
+            return True
+        return False
+
+    for pair in data.pairs:
+        if blind_row(pair.instruction, pair.rubric_id):
+            counts["pairs"] += 1
+        else:
+            kept.pairs.append(pair)
+    for point in data.points:
+        if blind_row(point.instruction, point.rubric_id):
+            counts["points"] += 1
+        else:
+            kept.points.append(point)
+    return kept, {"points": counts["points"], "pairs": counts["pairs"], "instructions": len(seen),
+                  "by_match": {k.removeprefix("by_"): v for k, v in counts.items() if k.startswith("by_")}}
+
+
+def keep_split(data: LabelledData, split: str, fractions: Mapping[str, float] = HELD_OUT_FRACTIONS,
+               salt: str = SPLIT_SALT) -> tuple[LabelledData, dict[str, int]]:
+    """Only the rows whose instruction falls in ``split``; the counts say how many of each other split went."""
+    parts = split_rubrics(data, fractions, salt)
+    kept = parts[split]
+    kept.notes = data.notes
+    dropped = {name: len(part.points) + len(part.pairs) for name, part in parts.items() if name != split}
+    return kept, dropped
+
+
+def audit_split(data: LabelledData, fractions: Mapping[str, float] = HELD_OUT_FRACTIONS,
+                salt: str = SPLIT_SALT) -> dict[str, int]:
+    """Rows per split of the instruction they belong to (after ``keep_split(s)`` only ``s`` may be non-zero)."""
+    instructions = [p.instruction for p in data.pairs] + [p.instruction for p in data.points]
+    counts: Counter[str] = Counter(split_of(instruction_key(i), fractions, salt) for i in instructions)
+    return {name: counts[name] for name in fractions}

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from promedical.data.blind import BLIND_FILE, BlindList
 from promedical.data.splits import HELD_OUT_FRACTIONS, instruction_key, split_of
 from promedical.io import UserError, iter_jsonl, read_responses, read_rubrics, read_verdicts, write_jsonl
 from promedical.reward.data import RESPONSES_FILE, RUBRICS_FILE, VERDICTS_FILE
@@ -67,7 +68,6 @@ PUBMEDQA_MODEL = "pubmedqa-conclusion"
 # the two stance criteria every PubMedQA rubric carries; exactly one holds for a yes/no item
 STANCES = {"yes": "Answers yes: the findings support what the question asks",
            "no": "Answers no: the findings do not support what the question asks"}
-BLIND_FILE = "blind_test.json"
 JUDGE = "construction:"  # verdicts' judge is "construction:<construction>/<kind>"
 TEMPLATE_VERSION = "supervision/1"
 ABLATED_MODEL = PHYSICIAN_MODEL + "/ablated"
@@ -193,21 +193,12 @@ def word_share(wanted: set[str], text_words: set[str]) -> float:
 
 def read_blind(path: str | Path) -> list[str]:
     """The K-QA questions of the blind test (``kqa_questions``); only the list itself is read."""
-    try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: -: -: cannot read the blind-test list ({exc})") from None
-    questions = value.get("kqa_questions") if isinstance(value, dict) else None
-    if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
-        raise UserError(f"{path}: -: -: kqa_questions: expected a list of question texts")
-    return questions
+    return sorted(BlindList.read(path).questions)
 
 
 def blind_match(question: str, blind: Sequence[str]) -> str | None:
     """``"exact"``, ``"normalised"`` (same ``instruction_key``, different text) or None."""
-    if question in blind:
-        return "exact"
-    return "normalised" if instruction_key(question) in {instruction_key(b) for b in blind} else None
+    return BlindList(frozenset(blind), frozenset(instruction_key(b) for b in blind), frozenset(), "-").match(question)
 
 
 # --- K-QA -------------------------------------------------------------------------------------------------------

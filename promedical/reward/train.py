@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from promedical.reward.config import RMTrainConfig, card_windows
-from promedical.reward.data import LabelledData, PairRow, PointRow, read_many
+from promedical.reward.data import LabelledData, PairRow, PointRow
 from promedical.reward.model import RewardModel, RMCard, load_backbone, write_card
+from promedical.reward.prepare import prepare
 from promedical.reward.template import Encoder, get_template
 from promedical.reward.windows import INPUT_WINDOWS, Pool, TruncationStats, pool_kind
 
@@ -306,7 +307,7 @@ def save_final(trainer: Any, tokenizer: Any, cfg: RMTrainConfig) -> RewardModel:
 
 def run(cfg: RMTrainConfig) -> dict[str, Any]:
     """Train (resuming when possible); returns the summary. Calibration and the manifest are the caller's."""
-    data = read_many(cfg.train_data, cfg.derive_pairs, cfg.max_pairs_per_criterion)
+    data, _, hygiene = prepare(cfg)
     trainer, _, tokenizer = build_trainer(cfg, data)
     resume = last_checkpoint(cfg)
     result = trainer.train(resume_from_checkpoint=resume)
@@ -316,6 +317,7 @@ def run(cfg: RMTrainConfig) -> dict[str, Any]:
         "train_loss": float(result.training_loss),
         "global_step": int(result.global_step),
         "counts": {**trainer.row_counts, "notes": dict(data.notes)},
+        "data": hygiene,
         "world_size": int(trainer.args.world_size),
         "log_history": [h for h in trainer.state.log_history if "loss" in h],
         "is_main_process": bool(trainer.is_world_process_zero()),
