@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +14,8 @@ from promedical.cli.common import JSON_HELP, emit_json
 from promedical.io import UserError, read_responses, read_rubrics, read_verdicts
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from promedical.review.store import Database
 
 app = typer.Typer(help="Expert review app: rubric review rounds, double-blind adjudication, agreement.",
@@ -40,6 +44,22 @@ def _database(db: str | None) -> Database:
 
 def _user_error(exc: Exception) -> UserError:
     return UserError(getattr(exc, "message", str(exc)))
+
+
+@contextmanager
+def _session(db: str | None, write: bool = True) -> Iterator[Session]:
+    """One transaction on the review database (migrated first): a ``ReviewError`` becomes the one-line
+    ``UserError``, and the engine is disposed whatever happens."""
+    from promedical.review.errors import ReviewError
+
+    database = _database(db)
+    try:
+        with (database.write() if write else database.read()) as session:
+            yield session
+    except ReviewError as exc:
+        raise _user_error(exc) from None
+    finally:
+        database.dispose()
 
 
 def _read_password(username: str, password_file: Path | None) -> str:
@@ -112,26 +132,18 @@ def create_user(
     from promedical.review import auth
 
     password = _read_password(username, password_file)
-    database = _database(db)
-    try:
-        with database.write() as session:
-            auth.create_user(session, username, password, role)
-    finally:
-        database.dispose()
+    with _session(db) as session:
+        auth.create_user(session, username, password, role)
     emit_json({"username": username, "role": role}) if json_out else typer.echo(f"created {role} {username}")
 
 
 def _account_command(username: str, db: str | None, action: str) -> int:
     from promedical.review import auth
 
-    database = _database(db)
-    try:
-        with database.write() as session:
-            if action == "revoke":
-                return auth.revoke_sessions(session, username)
-            return auth.set_active(session, username, action == "activate")
-    finally:
-        database.dispose()
+    with _session(db) as session:
+        if action == "revoke":
+            return auth.revoke_sessions(session, username)
+        return auth.set_active(session, username, action == "activate")
 
 
 @app.command("deactivate-user")
@@ -185,22 +197,16 @@ def import_cmd(
     loaded_rubrics = read_rubrics(rubrics) if rubrics else []
     loaded_responses = read_responses(responses) if responses else []
     loaded_verdicts = read_verdicts(verdicts) if verdicts else []
-    database = _database(db)
-    try:
-        with database.write() as session:
-            try:
-                target = projects.project_by_name(session, project)
-            except ReviewError:
-                target = projects.create_project(session, project)
-            counts = {
-                "rubrics": projects.import_rubrics(session, target, loaded_rubrics),
-                "responses": projects.import_responses(session, target, loaded_responses),
-                "verdicts": projects.import_verdicts(session, target, loaded_verdicts),
-            }
-    except ReviewError as exc:
-        raise _user_error(exc) from None
-    finally:
-        database.dispose()
+    with _session(db) as session:
+        try:
+            target = projects.project_by_name(session, project)
+        except ReviewError:
+            target = projects.create_project(session, project)
+        counts = {
+            "rubrics": projects.import_rubrics(session, target, loaded_rubrics),
+            "responses": projects.import_responses(session, target, loaded_responses),
+            "verdicts": projects.import_verdicts(session, target, loaded_verdicts),
+        }
     emit_json({"project": project, **counts}) if json_out else typer.echo(f"imported into {project}: {counts}")
 
 
@@ -213,19 +219,12 @@ def round_cmd(
 ) -> None:
     """Open the next rubric review round with up to BATCH rubrics not yet reviewed."""
     from promedical.review import projects
-    from promedical.review.errors import ReviewError
 
-    database = _database(db)
-    try:
-        with database.write() as session:
-            opened = projects.open_round(session, projects.project_by_name(session, project), batch or None)
-            if opened is None:
-                raise UserError(f"project {project}: every rubric is already in a round")
-            number = opened.number
-    except ReviewError as exc:
-        raise _user_error(exc) from None
-    finally:
-        database.dispose()
+    with _session(db) as session:
+        opened = projects.open_round(session, projects.project_by_name(session, project), batch or None)
+        if opened is None:
+            raise UserError(f"project {project}: every rubric is already in a round")
+        number = opened.number
     emit_json({"project": project, "round": number}) if json_out else typer.echo(f"opened round {number}")
 
 
@@ -240,19 +239,12 @@ def assign_cmd(
 ) -> None:
     """Create adjudication tasks (for pointwise/pairwise) and assign every task to OVERLAP reviewers."""
     from promedical.review import projects
-    from promedical.review.errors import ReviewError
 
     names = [n.strip() for n in reviewers.split(",") if n.strip()]
-    database = _database(db)
-    try:
-        with database.write() as session:
-            target = projects.project_by_name(session, project)
-            tasks = projects.create_adjudication_tasks(session, target, kind) if kind != "rubric" else 0
-            added = projects.assign(session, target, kind, projects.reviewers_named(session, names), overlap)
-    except ReviewError as exc:
-        raise _user_error(exc) from None
-    finally:
-        database.dispose()
+    with _session(db) as session:
+        target = projects.project_by_name(session, project)
+        tasks = projects.create_adjudication_tasks(session, target, kind) if kind != "rubric" else 0
+        added = projects.assign(session, target, kind, projects.reviewers_named(session, names), overlap)
     summary = {"project": project, "kind": kind, "tasks_created": tasks, "assignments_created": added}
     emit_json(summary) if json_out else typer.echo(f"{added} assignments ({tasks} new tasks)")
 
@@ -267,21 +259,14 @@ def mask_terms_cmd(
 ) -> None:
     """List, add or remove a project's own names to mask (beside the shipped model and vendor list)."""
     from promedical.review import blind, projects
-    from promedical.review.errors import ReviewError
 
-    database = _database(db)
-    try:
-        with database.write() as session:
-            target = projects.project_by_name(session, project)
-            try:
-                target.blind_terms = blind.set_project_terms(target.blind_terms, add, remove)
-            except ValueError as exc:
-                raise UserError(f"project {project}: {exc}") from None
-            terms = blind.project_terms(target.blind_terms)
-    except ReviewError as exc:
-        raise _user_error(exc) from None
-    finally:
-        database.dispose()
+    with _session(db) as session:
+        target = projects.project_by_name(session, project)
+        try:
+            target.blind_terms = blind.set_project_terms(target.blind_terms, add, remove)
+        except ValueError as exc:
+            raise UserError(f"project {project}: {exc}") from None
+        terms = blind.project_terms(target.blind_terms)
     emit_json({"project": project, "terms": terms}) if json_out else typer.echo(
         f"{project}: {len(terms)} extra name(s) masked" + "".join(f"\n  {t}" for t in terms))
 
@@ -296,16 +281,9 @@ def export_cmd(
 ) -> None:
     """Export decisions, kept rubrics, round pass rates, expert labels and agreement as JSONL files."""
     from promedical.review import export, projects
-    from promedical.review.errors import ReviewError
 
-    database = _database(db)
-    try:
-        with database.read() as session:
-            counts = export.export_project(session, projects.project_by_name(session, project), out, n_boot=n_boot)
-    except ReviewError as exc:
-        raise _user_error(exc) from None
-    finally:
-        database.dispose()
+    with _session(db, write=False) as session:
+        counts = export.export_project(session, projects.project_by_name(session, project), out, n_boot=n_boot)
     emit_json({"project": project, "out": str(out), **counts}) if json_out else typer.echo(f"wrote {counts} to {out}")
 
 
