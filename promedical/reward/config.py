@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from promedical.config import load_settings
 from promedical.data.splits import HELD_OUT_FRACTIONS
+from promedical.report_to import ReportTo, check_report_to
 from promedical.reward.template import DEFAULT_EXPLICIT, get_template
 from promedical.reward.windows import INPUT_WINDOWS, InputScheme, WindowSettings
 
@@ -71,6 +72,9 @@ class RMTrainConfig(BaseModel):
     # Constructions of promedical.reward.supervision built into <output_dir>/supervision from the shared data
     # folder before training; their train split joins train_data, their val split val_data.
     supervision: list[str] = Field(default_factory=list)
+    report_to: ReportTo = "none"  # training curves: none, tensorboard, wandb, trackio, ... or a list (as TRL takes)
+
+    _report_to = field_validator("report_to")(check_report_to)
 
     @model_validator(mode="after")
     def _check(self) -> RMTrainConfig:

@@ -206,8 +206,10 @@ def _window_trainer_class() -> Any:
     return WindowRewardTrainer
 
 
-def build_trainer(cfg: RMTrainConfig, data: LabelledData, report_to: str = "none") -> tuple[Any, Any, Any]:
-    """The TRL trainer, the model and the tokenizer for ``cfg`` on ``data`` (train split)."""
+def build_trainer(cfg: RMTrainConfig, data: LabelledData,
+                  report_to: str | list[str] | None = None) -> tuple[Any, Any, Any]:
+    """The TRL trainer, the model and the tokenizer for ``cfg`` on ``data`` (train split); ``report_to`` defaults
+    to the config's."""
     from datasets import Dataset
     from trl import RewardConfig
 
@@ -258,7 +260,7 @@ def build_trainer(cfg: RMTrainConfig, data: LabelledData, report_to: str = "none
         seed=cfg.seed,
         data_seed=cfg.seed,
         train_sampling_strategy="sequential",
-        report_to=report_to,
+        report_to=cfg.report_to if report_to is None else report_to,
         use_cpu=True,
         remove_unused_columns=not custom,
         disable_tqdm=True,
