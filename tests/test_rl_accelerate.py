@@ -28,6 +28,8 @@ def test_two_cpu_processes(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["world_size"] == 2 and summary["global_step"] == 2
+    # group signal over the gathered batch (2 processes x 2 completions, G = 2): both groups of every step, once
+    assert [(s["step"], s["groups"]) for s in summary["signal"]["steps"]] == [(1, 2), (2, 2)]
     state = json.loads((tmp_path / "run" / "checkpoint-2" / "trainer_state.json").read_text())
     logged = [e for e in state["log_history"] if "rubric/s1" in e]
     assert len(logged) == 2  # components averaged over both ranks, one entry per step

@@ -51,6 +51,11 @@ def test_implicit_rm_grpo_runs_through_the_same_builder(tmp_path: Path) -> None:
     state = json.loads((tmp_path / "run" / "checkpoint-1" / "trainer_state.json").read_text())
     keys = logged_keys(state["log_history"])
     assert {"scalar/reward", "rewards/implicit_rm_reward/mean", "monitor/self_praise_rate"} <= keys
+    # group signal for the scalar reward too: the (untrained) RM's scores differ between completions of a prompt
+    assert {"signal/zero_std_share", "signal/group_std"} <= keys
+    step = summary["signal"]["steps"][0]
+    assert step["groups"] == 2 and step["zero_std_share"] < 1 and step["group_std"] > 0
+    assert step["unscored_rate"] == 0.0 and "veto_rate" not in step  # scalar/unscored_rate reused; no veto here
 
 
 def test_scalar_baseline_refuses_an_explicit_rm(tmp_path: Path) -> None:
@@ -69,7 +74,7 @@ def test_scalar_reward_scores_every_completion(tmp_path: Path) -> None:
     values = reward(prompts=[[{"role": "user", "content": "q"}]] * 2, completions=["short", "a longer answer"],
                     log_metric=logged.__setitem__)
     assert len(values) == 2 and all(isinstance(v, float) for v in values)
-    assert logged["scalar/reward"] == pytest.approx(sum(values) / 2)
+    assert logged["scalar/reward"] == pytest.approx(sum(v for v in values if v is not None) / 2)
 
 
 def test_read_pairs_accepts_exports_and_rejects_defects(tmp_path: Path) -> None:

@@ -13,7 +13,12 @@ app = typer.Typer(help="Policy optimisation: GRPO with the rubric reward (or the
 
 
 GRPO_LOG_KEYS = ("loss", "reward", "kl", "rubric/s1", "rubric/s3", "rubric/veto_rate", "rubric/unscored_rate",
-                 "scalar/reward")
+                 "scalar/reward", "signal/zero_std_share")
+
+
+def warn(message: str) -> None:
+    """The no-signal warning: one line on stderr (soft-wrapped, never split by the console)."""
+    stderr.print(f"warning: {message}", style="bold yellow", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("train")
@@ -29,8 +34,10 @@ def train(
 
     settings = load_settings(GRPOSettings, config, overrides or [])
     with progress(disable=json_out) as bar:
-        summary = run(settings, extra_callbacks=[training_progress(bar, GRPO_LOG_KEYS)])
-    stderr.print(f"GRPO: {summary['global_step']} steps; final policy {summary['final_policy']}")
+        summary = run(settings, extra_callbacks=[training_progress(bar, GRPO_LOG_KEYS)], warn=warn)
+    share = summary["signal"]["aggregate"]["zero_std_share"]
+    signal = f"; groups with zero reward std {share:.0%}" if share is not None else ""
+    stderr.print(f"GRPO: {summary['global_step']} steps{signal}; final policy {summary['final_policy']}")
     if json_out:
         emit_json(summary)
 
@@ -50,5 +57,20 @@ def dpo(
     with progress(disable=json_out) as bar:
         summary = run_dpo(settings, extra_callbacks=[training_progress(bar, GRPO_LOG_KEYS)])
     stderr.print(f"DPO: {summary['global_step']} steps; final policy {summary['final_policy']}")
+    if json_out:
+        emit_json(summary)
+
+
+@app.command("curves")
+def curves(
+    run_dir: Path = typer.Argument(..., help="A GRPO or DPO run directory (its output_dir)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output file: .html (PNG embedded) or .png."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Plot a run's training curves (reward components, zero-std share, rates, KL, length, loss) from its logs."""
+    from promedical.rl.curves import render
+
+    summary = render(run_dir, out)
+    stderr.print(f"curves: {', '.join(summary['series'])} -> {summary['output']}")
     if json_out:
         emit_json(summary)

@@ -19,6 +19,7 @@ from promedical.io import UserError, iter_jsonl, write_json
 from promedical.rl import monitors
 from promedical.rl.config import DPOSettings
 from promedical.rl.rewards import RewardHistory, completion_text
+from promedical.rl.signal import SignalTracker
 from promedical.rubrics.schema import Rubric
 from promedical.unscored import check_rate
 
@@ -39,6 +40,7 @@ class ScalarRMReward:
         self.history = history if history is not None else RewardHistory()
         self.max_unscored_rate = max_unscored_rate  # the unscored-rate gate, cumulative over training
         self.seen = self.unscored = 0
+        self.signal: SignalTracker | None = None  # group-signal diagnostics, set by the GRPO builder
 
     @classmethod
     def from_spec(cls, spec: str, rubrics: Mapping[str, Rubric], history: RewardHistory | None = None,
@@ -85,6 +87,8 @@ class ScalarRMReward:
         for text, value in zip(texts, rewards, strict=True):
             if value is not None:
                 self.history.add(step, text, value)
+        if self.signal is not None:
+            self.signal.observe(rewards, trainer_state, log_metric)
         if log_metric is not None:
             if scored:
                 log_metric("scalar/reward", sum(scored) / len(scored))
@@ -136,7 +140,7 @@ def dpo_args(s: DPOSettings) -> Any:
         gradient_accumulation_steps=s.gradient_accumulation_steps, max_steps=s.max_steps,
         num_train_epochs=s.num_train_epochs, max_length=s.max_length, bf16=s.bf16,
         save_strategy="steps", save_steps=s.save_steps, save_total_limit=s.save_total_limit,
-        logging_steps=s.logging_steps, report_to="none", seed=s.seed, disable_tqdm=True, use_cpu=on_cpu(),
+        logging_steps=s.logging_steps, report_to=s.report_to, seed=s.seed, disable_tqdm=True, use_cpu=on_cpu(),
     )
 
 
@@ -145,7 +149,15 @@ def run_dpo(s: DPOSettings, extra_callbacks: list[Any] | None = None) -> dict[st
     from datasets import Dataset
     from trl import DPOTrainer
 
-    from promedical.rl.grpo import final_metrics, last_checkpoint, load_policy, peft_config, quiet_printer, save_final
+    from promedical.rl.grpo import (
+        final_metrics,
+        last_checkpoint,
+        load_policy,
+        peft_config,
+        quiet_printer,
+        save_final,
+        write_log_history,
+    )
     from promedical.runs import write_manifest
 
     out = Path(s.output_dir)
@@ -164,6 +176,7 @@ def run_dpo(s: DPOSettings, extra_callbacks: list[Any] | None = None) -> dict[st
                "metrics": {k: v for k, v in final_metrics(trainer.state.log_history).items()},
                "last_loss": next((e["loss"] for e in reversed(trainer.state.log_history) if "loss" in e), None)}
     if trainer.is_world_process_zero():
+        write_log_history(out, DPO_STAGE, trainer.state.log_history)
         write_manifest(out, DPO_STAGE, s.model_dump(mode="json"), inputs=s.pairs, seed=s.seed,
                        counts={"pairs": len(rows), "steps": trainer.state.global_step}, extra={"summary": summary})
     return summary

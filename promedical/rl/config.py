@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from promedical.report_to import ReportTo, check_report_to
 from promedical.rubrics.scoring import RewardParams
 from promedical.unscored import DEFAULT_MAX_UNSCORED_RATE
 
@@ -87,6 +88,17 @@ class MonitorSettings(_Strict):
     probe_max_new_tokens: int | None = Field(default=None, ge=1)  # default: max_completion_length
 
 
+class SignalSettings(_Strict):
+    """Group-signal diagnostics (``promedical.rl.signal``). A step is *dead* when more than ``max_zero_std_share``
+    of its prompts' groups got one reward for all their completions (or fewer than two scored ones): GRPO has
+    nothing to learn from them. ``warn_after`` dead steps in a row print one warning per streak;
+    ``stop_after_dead_steps`` (off by default) stops the run with exit code 2 after that many."""
+
+    max_zero_std_share: float = Field(default=0.5, ge=0.0, lt=1.0)
+    warn_after: int = Field(default=5, ge=1)
+    stop_after_dead_steps: int | None = Field(default=None, ge=1)
+
+
 class GRPOSettings(_Strict):
     """One GRPO run: policy, prompt set, reward, optimisation and output."""
 
@@ -98,6 +110,7 @@ class GRPOSettings(_Strict):
     reward: RewardSettings
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     monitors: MonitorSettings = Field(default_factory=MonitorSettings)
+    signal: SignalSettings = Field(default_factory=SignalSettings)
     num_generations: int = Field(default=8, ge=2)  # group size G (paper: 8)
     kl_coef: float = Field(default=0.04, ge=0.0)  # TRL's `beta` (paper: 0.04; TRL default 0.0)
     learning_rate: float = Field(default=1e-6, gt=0)  # paper: 1e-6
@@ -118,6 +131,9 @@ class GRPOSettings(_Strict):
     resume: bool = True  # continue from the last checkpoint in output_dir when there is one
     merge_final: bool = True  # save the final policy (LoRA merged) under output_dir/final for `hf:` specs
     seed: int = 0
+    report_to: ReportTo = "none"  # TRL/transformers integrations: tensorboard, wandb, trackio, ... or a list
+
+    _report_to = field_validator("report_to")(check_report_to)
 
     @model_validator(mode="after")
     def _check(self) -> GRPOSettings:
@@ -156,3 +172,6 @@ class DPOSettings(_Strict):
     resume: bool = True
     merge_final: bool = True
     seed: int = 0
+    report_to: ReportTo = "none"
+
+    _report_to = field_validator("report_to")(check_report_to)

@@ -16,6 +16,7 @@ from promedical.io import UserError, iter_jsonl, read_rubrics
 from promedical.rl.config import GRPOSettings, LoraSettings, RewardSettings
 from promedical.rl.monitor_callback import MonitorCallback, TrainScorer
 from promedical.rl.rewards import RewardHistory, RubricReward, load_reward_judge
+from promedical.rl.signal import SignalTracker, Warn, signal_callback, with_rates
 from promedical.rubrics.schema import Rubric
 
 STAGE = "grpo"
@@ -120,7 +121,7 @@ def grpo_args(s: GRPOSettings) -> Any:
         save_steps=s.save_steps,
         save_total_limit=s.save_total_limit,
         logging_steps=s.logging_steps,
-        report_to="none",
+        report_to=s.report_to,
         use_cpu=on_cpu(),
         seed=s.seed,
         log_completions=False,
@@ -174,8 +175,19 @@ def monitor_callback(s: GRPOSettings, reward: Any, history: RewardHistory, polic
                            max_new_tokens=m.probe_max_new_tokens or s.max_completion_length)
 
 
-def build_trainer(s: GRPOSettings, extra_callbacks: list[Any] | None = None) -> tuple[Any, Any, MonitorCallback]:
-    """Everything wired, nothing run: ``(trainer, reward_function, monitor_callback)``."""
+def signal_tracker(s: GRPOSettings, warn: Warn | None = None) -> SignalTracker:
+    g = s.signal
+    tracker = SignalTracker(s.num_generations, max_zero_std_share=g.max_zero_std_share, warn_after=g.warn_after,
+                            stop_after_dead_steps=g.stop_after_dead_steps)
+    if warn is not None:
+        tracker.warn = warn
+    return tracker
+
+
+def build_trainer(s: GRPOSettings, extra_callbacks: list[Any] | None = None,
+                  warn: Warn | None = None) -> tuple[Any, Any, MonitorCallback]:
+    """Everything wired, nothing run: ``(trainer, reward_function, monitor_callback)``; the reward function's
+    ``signal`` is the run's group-signal tracker (``warn`` prints its warning; default: stderr)."""
     from datasets import Dataset
     from trl import GRPOTrainer
 
@@ -185,6 +197,7 @@ def build_trainer(s: GRPOSettings, extra_callbacks: list[Any] | None = None) -> 
     policy_name = f"grpo:{s.policy}"
     reward = build_reward(s.reward, rubrics, policy_name, history)
     monitor = monitor_callback(s, reward, history, policy_name)
+    reward.signal = signal_tracker(s, warn)
     model, tokenizer = load_policy(s.policy)
     trainer = GRPOTrainer(
         model=model,
@@ -193,7 +206,7 @@ def build_trainer(s: GRPOSettings, extra_callbacks: list[Any] | None = None) -> 
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
         peft_config=peft_config(s.lora),
-        callbacks=[monitor, *(extra_callbacks or [])],
+        callbacks=[monitor, signal_callback(reward.signal), *(extra_callbacks or [])],
     )
     quiet_printer(trainer)
     return trainer, reward, monitor
@@ -233,18 +246,33 @@ def final_metrics(log_history: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def run(s: GRPOSettings, extra_callbacks: list[Any] | None = None) -> dict[str, Any]:
-    """Train (resuming when the run directory has a checkpoint) and write the final policy, config and manifest."""
+def write_log_history(out: Path, stage: str, log_history: list[dict[str, Any]]) -> Path:
+    """The trainer's whole log history beside the manifest (checkpoints hold it only up to their step): what
+    ``promedical grpo curves`` plots."""
+    from promedical.io import write_json
+
+    path = out / f"{stage}.log_history.json"
+    write_json(path, log_history)
+    return path
+
+
+def run(s: GRPOSettings, extra_callbacks: list[Any] | None = None, warn: Warn | None = None) -> dict[str, Any]:
+    """Train (resuming when the run directory has a checkpoint) and write the final policy, config and manifest.
+
+    When ``signal.stop_after_dead_steps`` stopped the run, the manifest (with the signal series) is still written,
+    no final policy is saved, and ``UserError`` says what to change."""
     from promedical.io import write_json
     from promedical.runs import write_manifest
 
     out = Path(s.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / f"{STAGE}.config.json", s.model_dump(mode="json"))  # before training: visible while it runs
-    trainer, reward, _monitor = build_trainer(s, extra_callbacks)
+    trainer, reward, _monitor = build_trainer(s, extra_callbacks, warn)
     resume = last_checkpoint(s.output_dir) if s.resume else None
     result = trainer.train(resume_from_checkpoint=resume)
-    final = save_final(trainer, out) if s.merge_final and trainer.is_world_process_zero() else None
+    stopped = reward.signal.stop_reason
+    save = s.merge_final and trainer.is_world_process_zero() and not stopped
+    final = save_final(trainer, out) if save else None
     summary = {
         "output_dir": str(out),
         "final_policy": str(final) if final else None,
@@ -254,11 +282,16 @@ def run(s: GRPOSettings, extra_callbacks: list[Any] | None = None) -> dict[str, 
         "train_runtime": result.metrics.get("train_runtime"),
         "metrics": final_metrics(trainer.state.log_history),
         "monitors_summary": str(out / "monitors_summary.json"),
+        "signal": with_rates(reward.signal.summary(), trainer.state.log_history),
+        "log_history": str(out / f"{STAGE}.log_history.json"),
     }
     if trainer.is_world_process_zero():
+        write_log_history(out, STAGE, trainer.state.log_history)
         inputs = [*s.rubrics, *([s.prompts] if s.prompts else [])]
         write_manifest(out, STAGE, s.model_dump(mode="json"), inputs=inputs, seed=s.seed,
                        counts={"prompts": len(trainer.train_dataset), "steps": trainer.state.global_step,
                                "scored_completions": len(reward.history.rewards)},
                        extra={"summary": summary})
+    if stopped:
+        raise UserError(f"{s.output_dir}: -: {stopped}")
     return summary

@@ -12,7 +12,9 @@ dataset's extra columns (``rubric_id`` here) plus ``trainer_state``, ``log_extra
    criterion is unscored has no reward: ``None``, which TRL excludes from the advantage computation;
 4. components are logged through ``log_metric`` (averaged per logging step by TRL): S1, S2, S3, unscored vetoes,
    veto rate (fail closed), unscored rate, criterion-level unscored rate, completion length, and the
-   reward-hacking rates of ``promedical.rl.monitors``.
+   reward-hacking rates of ``promedical.rl.monitors``;
+5. with a ``signal`` tracker (``promedical.rl.signal``, set by the GRPO builder), the rewards' group signal: share
+   of prompts whose completions all got the same reward, mean within-group std (``signal/*``).
 
 Each scored completion is also kept in ``history`` (step, length, reward) for the end-of-run monitors summary.
 """
@@ -27,6 +29,7 @@ from typing import Any
 from promedical.io import UserError
 from promedical.judge.protocol import Judge
 from promedical.rl import monitors
+from promedical.rl.signal import SignalTracker
 from promedical.rubrics.records import Response, Status, Verdict
 from promedical.rubrics.schema import Rubric
 from promedical.rubrics.scoring import RewardParams, Scores, score, statuses_by_response
@@ -131,6 +134,7 @@ class RubricReward:
         self.max_unscored_rate = max_unscored_rate
         self.verdicts_total = 0
         self.unscored_reasons: list[str] = []
+        self.signal: SignalTracker | None = None  # group-signal diagnostics, set by the GRPO builder
 
     def responses(self, rubric_ids: Sequence[str], texts: Sequence[str], step: int) -> list[Response | None]:
         out: list[Response | None] = []
@@ -183,6 +187,8 @@ class RubricReward:
         for text, value in zip(texts, rewards, strict=True):
             if value is not None:
                 self.history.add(step, text, value)
+        if self.signal is not None:
+            self.signal.observe(rewards, trainer_state, log_metric)
         if log_metric is not None:
             for name, value in component_metrics(scores, texts).items():
                 log_metric(f"{METRIC_PREFIX}/{name}", value)
