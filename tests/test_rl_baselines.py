@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -91,8 +92,12 @@ def test_read_pairs_accepts_exports_and_rejects_defects(tmp_path: Path) -> None:
 def test_dpo_on_lexicographic_pairs(tmp_path: Path) -> None:
     pairs = _sample_pairs(tmp_path / "pairs.jsonl")
     settings = DPOSettings(policy="tiny-llama", pairs=[str(pairs)], output_dir=str(tmp_path / "dpo"), max_steps=2,
-                           per_device_train_batch_size=2, max_length=128, learning_rate=1e-4, save_steps=2)
+                           per_device_train_batch_size=2, max_length=128, learning_rate=1e-4, save_steps=2,
+                           report_to="tensorboard" if find_spec("tensorboard") else "none")
     summary = run_dpo(settings)
     assert summary["global_step"] == 2 and summary["last_loss"] is not None
     assert (tmp_path / "dpo" / "dpo.manifest.json").is_file()
     assert (tmp_path / "dpo" / "final" / "config.json").is_file()
+    assert (tmp_path / "dpo" / "dpo.log_history.json").is_file()  # what `grpo curves` reads
+    if find_spec("tensorboard"):  # report_to reached DPOTrainer
+        assert list((tmp_path / "dpo").glob("**/events.out.tfevents.*"))
