@@ -174,5 +174,5 @@ def test_pipeline_judge_defaults_to_the_delimited_template_and_refuses_unknown_o
     assert JudgeConfig().template == DEFAULT_GROUPED.version == "pointwise-grouped/3"
     root = Path(__file__).resolve().parents[1]
     assert load_config(root / "configs" / "pipeline_small.yaml").judge.template == "pointwise-grouped-terse/2"
-    with pytest.raises(UserError, match="judge.template: 'pointwise-grouped/9' is not one of"):
+    with pytest.raises(UserError, match=r"judge\.template: 'pointwise-grouped/9' is not one of"):
         load_config(root / "configs" / "pipeline_tiny.yaml", {"judge": {"template": "pointwise-grouped/9"}})

@@ -81,7 +81,7 @@ def test_grpo_reward_stops_when_the_judge_cannot_score() -> None:
     settings = RewardSettings(judge="lexical")
     assert settings.max_unscored_rate == 0.5  # on by default
     reward = RubricReward({rubric.id: rubric}, LexicalJudge(), max_unscored_rate=settings.max_unscored_rate)
-    with pytest.raises(UnscoredRateError, match="reward.judge lexical"):
+    with pytest.raises(UnscoredRateError, match=r"reward\.judge lexical"):
         reward(prompts=["q", "q"], completions=["an answer", "another"], rubric_id=[rubric.id, rubric.id])
     off = RubricReward({rubric.id: rubric}, LexicalJudge(), max_unscored_rate=1.0)
     assert off(prompts=["q"], completions=["an answer"], rubric_id=[rubric.id]) == [None]
