@@ -321,6 +321,16 @@ def test_unknown_keys_are_not_echoed(site) -> None:
                    json={"uid": "echo-test-2", "decision": "edit", "base_revision": revision, "reason": "r",
                          "edits": {"made-up-criterion-xyz": {"text": "t"}}})
     assert r.status_code == 422 and "made-up-criterion-xyz" not in r.text
+    # invented criterion ids, answer values and decisions are refused without being repeated
+    point = _tokens(alice, "pointwise")[0]
+    r = alice.post(f"/api/assignments/{point}/labels",
+                   json={"uid": "echo-test-3", "answers": {"<b>made-up-id</b>": "met"}})
+    assert r.status_code == 422 and "made-up-id" not in r.text
+    r = alice.post(f"/api/assignments/{pair}/labels", json={"uid": "echo-test-4", "answers": {"answer": "<i>perhaps"}})
+    assert r.status_code == 422 and "perhaps" not in r.text
+    r = alice.post(f"/api/assignments/{rubric}/decision",
+                   json={"uid": "echo-test-5", "decision": "<u>maybe-later</u>", "base_revision": revision})
+    assert r.status_code == 422 and "maybe-later" not in r.text
 
 
 def test_security_headers_on_pages_api_and_500s(site) -> None:

@@ -232,12 +232,13 @@ def submit_labels(
         missing = [i for i in ids if i not in answers]
         extra = sorted(set(answers) - set(ids))
         if extra:
-            raise ReviewError(422, f"unknown criterion id(s): {', '.join(extra)}")
+            # never repeat what the client invented (ids, values): name only what the rubric itself holds
+            raise ReviewError(422, f"{len(extra)} answer(s) name no criterion of this rubric")
         if missing:
             raise ReviewError(422, f"missing answer for criterion {missing[0]} ({len(missing)} unanswered)")
         bad = [i for i in ids if answers[i] not in blind.POINT_ANSWERS]
         if bad:
-            raise ReviewError(422, f"criterion {bad[0]}: answer must be met or unmet, got {answers[bad[0]]!r}")
+            raise ReviewError(422, f"criterion {bad[0]}: answer must be met or unmet")
         values = {i: answers[i] for i in ids}
     else:
         try:
@@ -262,7 +263,7 @@ def submit_decision(
     if task.kind != "rubric":
         raise ReviewError(422, "this assignment takes labels, not a rubric decision")
     if decision not in DECISIONS:
-        raise ReviewError(422, f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
+        raise ReviewError(422, f"decision must be one of {', '.join(DECISIONS)}")
     digest = _digest({"kind": "decision", "decision": decision, "base_revision": base_revision,
                       "critique": critique.strip(), "reason": reason.strip(),
                       "edits": {k: dict(v) for k, v in (edits or {}).items()} if decision == "edit" else {}})

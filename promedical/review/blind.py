@@ -41,7 +41,7 @@ def draw_order(rng: random.Random, kind: str) -> str:
 def canonical_pair_answer(display_order: str, answer: str) -> str:
     """Map the reviewer's slot answer (``1``, ``2``, ``tie``) to the canonical ``a``, ``b`` or ``tie``."""
     if answer not in PAIR_ANSWERS:
-        raise ValueError(f"answer must be one of {', '.join(PAIR_ANSWERS)}, got {answer!r}")
+        raise ValueError(f"answer must be one of {', '.join(PAIR_ANSWERS)}")  # the value itself is not repeated
     if answer == "tie":
         return "tie"
     return display_order[int(answer) - 1]
