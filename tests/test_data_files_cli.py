@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from promedical import samples
 from promedical.io import read_responses, read_rubrics, read_verdicts
 from promedical.rubrics.records import CriterionPair, PreferencePair
+from tests.helpers_cli import run_cli
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "promedical", *args], capture_output=True, text=True, timeout=300)
+    return run_cli(*args, timeout=300)
 
 
 def test_prefs_from_expert_labels(tmp_path: Path) -> None:

@@ -3,9 +3,7 @@ joined by `judge compare` into accuracy and kappa differences with bootstrap CIs
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,36 +13,32 @@ from sklearn.metrics import cohen_kappa_score
 from promedical import samples
 from promedical.io import UserError, write_jsonl
 from promedical.judge.predictions import Prediction, _kappa, compare_predictions, read_predictions
+from tests.helpers_cli import last_json, run_cli
 
 SAMPLES = str(Path(samples.rubrics_path()).parent)
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "promedical", *args], capture_output=True, text=True, timeout=300)
-
-
-def _last_json(proc: subprocess.CompletedProcess[str]) -> dict:  # type: ignore[type-arg]
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_cli(*args, timeout=300)
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("cmp")
     paths = {"rm": tmp / "lexical-rm.jsonl", "v": tmp / "v.jsonl", "judge": tmp / "judge.jsonl"}
-    rm = _last_json(_run("rm", "eval", "--model", "lexical", "--data", SAMPLES, "--calibrate-on", SAMPLES,
+    rm = last_json(_run("rm", "eval", "--model", "lexical", "--data", SAMPLES, "--calibrate-on", SAMPLES,
                          "--predictions-out", str(paths["rm"]), "--json"))
     assert rm["predictions"]["rows"] > 0
-    _last_json(_run("judge", "run", "-r", str(samples.rubrics_path()), "-x", str(samples.responses_path()),
+    last_json(_run("judge", "run", "-r", str(samples.rubrics_path()), "-x", str(samples.responses_path()),
                     "--judge", "lexical:0.3", "-o", str(paths["v"]), "--json"))
-    meta = _last_json(_run("judge", "meta-eval", "-l", str(samples.verdicts_path()), "-v", str(paths["v"]),
+    meta = last_json(_run("judge", "meta-eval", "-l", str(samples.verdicts_path()), "-v", str(paths["v"]),
                            "--predictions-out", str(paths["judge"]), "--json"))
     assert meta["predictions"]["rows"] == meta["judges"]["lexical:0.3"]["overall"]["n_labels"]
     return paths
 
 
 def test_rm_eval_and_meta_eval_predictions_join_item_for_item(files: dict[str, Path]) -> None:
-    report = _last_json(_run("judge", "compare", str(files["rm"]), str(files["judge"]), "--resamples", "1000",
+    report = last_json(_run("judge", "compare", str(files["rm"]), str(files["judge"]), "--resamples", "1000",
                              "--json"))
     judge_rows = read_predictions(files["judge"])
     assert report["n_joined"] == len(judge_rows) and report["only_b"] == 0  # every labelled point joins

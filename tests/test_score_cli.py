@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from promedical.io import write_jsonl
 from promedical.rubrics.records import Response, Status, Verdict
+from tests.helpers_cli import run_cli
 from tests.helpers_rubrics import rubric
 
 LABELS = {
@@ -37,7 +37,7 @@ def _files(tmp_path: Path) -> tuple[Path, Path, Path, list[Response]]:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "promedical", *args], capture_output=True, text=True, timeout=120)
+    return run_cli(*args, timeout=120)
 
 
 def test_score_rows_and_json_summary(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from promedical.io import write_jsonl
 from promedical.rubrics.records import PreferencePair, Response, Status, Verdict
 from promedical.rubrics.schema import Rubric
 from promedical.rubrics.scoring import Order, RewardParams, compare, compare_responses, score
+from tests.helpers_cli import run_cli
 from tests.helpers_rubrics import rubric
 
 M, U, X = Status.MET, Status.UNMET, Status.UNSCORED
@@ -149,7 +149,7 @@ def _files(tmp_path: Path) -> tuple[Path, Path, Path, dict[str, str]]:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "promedical", *args], capture_output=True, text=True, timeout=300)
+    return run_cli(*args, timeout=300)
 
 
 def test_score_command_punishes_the_violation(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,13 @@ from promedical.rl.rewards import RubricReward
 from promedical.rubrics.records import Response, Status
 from promedical.rubrics.schema import Rubric
 from promedical.unscored import UnscoredRateError, check_rate
+from tests.helpers_cli import run_cli
 
 DEAD = "http://127.0.0.1:9/v1"  # the discard port: nothing listens, every request fails to connect
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "promedical", *args], capture_output=True, text=True, timeout=300)
+    return run_cli(*args, timeout=300)
 
 
 def test_check_rate_boundaries() -> None:
