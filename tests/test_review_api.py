@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 
 from promedical.io import read_rubrics, read_verdicts
 from promedical.review.app import create_app
-from promedical.review.launch import login_with
 from promedical.review.sample import seed_demo
 from promedical.review.store import Database
+from tests.helpers_review import Clients
 
 
 @pytest.fixture()
@@ -20,17 +20,9 @@ def site(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'review.sqlite'}"
     app = create_app(url)
     seed_demo(app.state.db)
-    clients: list[TestClient] = []
-
-    def client_for(user: str) -> TestClient:
-        client = TestClient(app, base_url="https://testserver")
-        clients.append(client)
-        return login_with(client, user, "review-pass-1")  # type: ignore[return-value]
-
-    yield app, client_for
-    for client in clients:
-        client.close()
-    app.state.db.dispose()
+    clients = Clients(app)
+    yield app, clients
+    clients.close()
 
 
 def _tasks(client: TestClient, kind: str) -> list[str]:

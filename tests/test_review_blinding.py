@@ -20,9 +20,9 @@ from promedical.cli.main import app as cli
 from promedical.io import UserError
 from promedical.review import blind
 from promedical.review.app import create_app
-from promedical.review.launch import login_with
 from promedical.review.sample import seed_demo
 from promedical.review.store import Project, ResponseRow, RubricRevision
+from tests.helpers_review import Clients
 
 MASKED = [
     # (text, the words that must be gone)
@@ -114,17 +114,9 @@ def site(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'review.sqlite'}"
     app = create_app(url)
     seed_demo(app.state.db)
-    clients: list[TestClient] = []
-
-    def client_for(user: str) -> TestClient:
-        client = TestClient(app, base_url="https://testserver")
-        clients.append(client)
-        return login_with(client, user, "review-pass-1")  # type: ignore[return-value]
-
-    yield app, client_for, url
-    for client in clients:
-        client.close()
-    app.state.db.dispose()
+    clients = Clients(app)
+    yield app, clients, url
+    clients.close()
 
 
 def _everything(client: TestClient) -> str:

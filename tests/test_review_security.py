@@ -11,26 +11,18 @@ from sqlalchemy import select
 
 from promedical.review import blind
 from promedical.review.app import create_app
-from promedical.review.launch import login_with
 from promedical.review.sample import SAMPLE_MODELS, seed_demo
 from promedical.review.store import Assignment, Label, ResponseRow, Submission, Task, User
+from tests.helpers_review import Clients
 
 
 @pytest.fixture()
 def site(tmp_path: Path):
     app = create_app(f"sqlite:///{tmp_path / 'review.sqlite'}")
     seed_demo(app.state.db, reviewers=("alice", "bob", "carol"), overlap=2)
-    clients: list[TestClient] = []
-
-    def client_for(user: str | None) -> TestClient:
-        client = TestClient(app, base_url="https://testserver", follow_redirects=False)
-        clients.append(client)
-        return client if user is None else login_with(client, user, "review-pass-1")  # type: ignore[return-value]
-
-    yield app, client_for
-    for client in clients:
-        client.close()
-    app.state.db.dispose()
+    clients = Clients(app, follow_redirects=False)
+    yield app, clients
+    clients.close()
 
 
 def _tokens(client: TestClient) -> list[dict]:

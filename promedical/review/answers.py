@@ -233,7 +233,7 @@ def submit_labels(
         extra = sorted(set(answers) - set(ids))
         if extra:
             # never repeat what the client invented (ids, values): name only what the rubric itself holds
-            raise ReviewError(422, f"{len(extra)} answer(s) name no criterion of this rubric")
+            raise ReviewError(422, f"unknown criterion id(s): {len(extra)} answer(s) name no criterion of this rubric")
         if missing:
             raise ReviewError(422, f"missing answer for criterion {missing[0]} ({len(missing)} unanswered)")
         bad = [i for i in ids if answers[i] not in blind.POINT_ANSWERS]
