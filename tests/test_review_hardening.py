@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -60,6 +61,12 @@ def site(tmp_path: Path):
     for client in clients:
         client.close()
     app.state.db.dispose()
+
+
+def _admin(client_for: Any) -> tuple[TestClient, dict[str, str]]:
+    """The admin's logged-in client and the CSRF field its forms must carry."""
+    admin = client_for("admin")
+    return admin, {"csrf_token": admin.headers["X-CSRF-Token"]}
 
 
 def _try_login(client: TestClient, username: str, password: str) -> int:
@@ -205,8 +212,7 @@ def test_weak_passwords_are_refused(tmp_path: Path, password: str) -> None:
 
 def test_weak_password_refused_on_the_web_and_the_cli(site) -> None:
     _app, client_for, _clock, url = site
-    admin = client_for("admin")
-    csrf = {"csrf_token": admin.headers["X-CSRF-Token"]}
+    admin, csrf = _admin(client_for)
     weak = admin.post("/admin/users", data={**csrf, "username": "dr.cy", "password": "qwertyuiop12",
                                             "role": "reviewer"})
     assert weak.status_code == 422 and "too easy to guess" in weak.text
@@ -277,8 +283,7 @@ def test_absurd_weights_are_a_clear_422(site, weight) -> None:  # type: ignore[n
 
 def test_admin_inputs_get_4xx_not_500(site) -> None:
     _app, client_for, _clock, _url = site
-    admin = client_for("admin")
-    csrf = {"csrf_token": admin.headers["X-CSRF-Token"]}
+    admin, csrf = _admin(client_for)
     for batch in ("99999999999999999999999", "²", "-1", "1e3"):
         r = admin.post("/admin/projects/demo/rounds", data={**csrf, "batch": batch})
         assert r.status_code == 422 and "batch must be a whole number" in r.text, batch
@@ -453,8 +458,7 @@ def test_passwords_never_on_the_command_line(tmp_path: Path) -> None:
 
 def test_admins_cannot_take_review_work(site) -> None:
     _app, client_for, _clock, url = site
-    admin = client_for("admin")
-    csrf = {"csrf_token": admin.headers["X-CSRF-Token"]}
+    admin, csrf = _admin(client_for)
     r = admin.post("/admin/projects/demo/assign", data={**csrf, "kind": "pairwise", "reviewers": "alice,admin",
                                                        "overlap": "2"})
     assert r.status_code == 422 and "admin account(s) cannot take review work: admin" in r.text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -200,50 +201,45 @@ def test_labels_are_balanced_and_easy_negatives_stay_a_minority(built: dict[str,
             assert counts.get(f"kqa-answers/train/{tier}/{kind}/{label}", 0) > 0
 
 
-def test_an_ablated_answer_lost_its_supporting_sentence(built: dict[str, Any]) -> None:
-    checked = 0
-    for rubrics, responses, verdicts in built["splits"].values():
-        texts = {x.id: x for x in responses}
-        full = {x.rubric_id: x.text for x in responses if x.model == "kqa-physician"}
-        criteria = {(r.id, c.id): (c.text, r.instruction) for r in rubrics for c in r.criteria}
-        for v in verdicts:
-            if not v.meta["construction"].endswith("/ablated"):
-                continue
-            assert v.status.value == "unmet"
-            ablated, answer = texts[v.response_id].text, full[v.rubric_id]
-            statement, question = criteria[(v.rubric_id, v.criterion_id)]
-            for sentence in v.meta["removed"]:
-                assert sentence in answer and sentence not in ablated
-            # what is left is the answer's own sentences, in order, and at least 40% of it
-            assert [u.text for u in split_units(ablated)] == [
-                u.text for u in split_units(answer) if u.text not in v.meta["removed"]]
-            assert sum(len(u.text) for u in split_units(ablated)) >= 0.4 * sum(len(u.text) for u in split_units(answer))
-            wanted = distinctive_words(statement, question)
-            before, after = word_share(wanted, words(answer)), word_share(wanted, words(ablated))
-            assert after <= 0.5 and after < before, (statement, before, after)
-            checked += 1
-    assert checked > 300
-
-
-def test_an_item_deleted_answer_misses_only_that_item_and_stays_lexically_close(built: dict[str, Any]) -> None:
-    overlaps = []
+def _edited_rows(built: dict[str, Any], kind: str) -> Iterator[tuple[Any, str, str, tuple[str, str]]]:
+    """(verdict, edited text, the physician's full answer, (statement, question)) for every row of ``kind``,
+    each checked to be labelled unmet."""
     for rubrics, responses, verdicts in built["splits"].values():
         texts = {x.id: x.text for x in responses}
         full = {x.rubric_id: x.text for x in responses if x.model == "kqa-physician"}
         criteria = {(r.id, c.id): (c.text, r.instruction) for r in rubrics for c in r.criteria}
         for v in verdicts:
-            if not v.meta["construction"].endswith("/item"):
-                continue
-            assert v.status.value == "unmet"
-            edited, answer = texts[v.response_id], full[v.rubric_id]
-            before = [u.text for u in split_units(answer)]
-            after = [u.text for u in split_units(edited)]
-            changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
-            assert changed == [(v.meta["edited"], changed[0][1])]  # exactly one sentence changed
-            statement, question = criteria[(v.rubric_id, v.criterion_id)]
-            carried = words(v.meta["deleted_item"]) & distinctive_words(statement, question)
-            assert carried and not carried & words(edited), (statement, v.meta["deleted_item"])
-            overlaps.append(lexical_score(edited, statement))
+            if v.meta["construction"].endswith(f"/{kind}"):
+                assert v.status.value == "unmet"
+                yield v, texts[v.response_id], full[v.rubric_id], criteria[(v.rubric_id, v.criterion_id)]
+
+
+def test_an_ablated_answer_lost_its_supporting_sentence(built: dict[str, Any]) -> None:
+    checked = 0
+    for v, ablated, answer, (statement, question) in _edited_rows(built, "ablated"):
+        for sentence in v.meta["removed"]:
+            assert sentence in answer and sentence not in ablated
+        # what is left is the answer's own sentences, in order, and at least 40% of it
+        assert [u.text for u in split_units(ablated)] == [
+            u.text for u in split_units(answer) if u.text not in v.meta["removed"]]
+        assert sum(len(u.text) for u in split_units(ablated)) >= 0.4 * sum(len(u.text) for u in split_units(answer))
+        wanted = distinctive_words(statement, question)
+        before, after = word_share(wanted, words(answer)), word_share(wanted, words(ablated))
+        assert after <= 0.5 and after < before, (statement, before, after)
+        checked += 1
+    assert checked > 300
+
+
+def test_an_item_deleted_answer_misses_only_that_item_and_stays_lexically_close(built: dict[str, Any]) -> None:
+    overlaps = []
+    for v, edited, answer, (statement, question) in _edited_rows(built, "item"):
+        before = [u.text for u in split_units(answer)]
+        after = [u.text for u in split_units(edited)]
+        changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+        assert changed == [(v.meta["edited"], changed[0][1])]  # exactly one sentence changed
+        carried = words(v.meta["deleted_item"]) & distinctive_words(statement, question)
+        assert carried and not carried & words(edited), (statement, v.meta["deleted_item"])
+        overlaps.append(lexical_score(edited, statement))
     assert len(overlaps) > 100
     assert float(np.median(overlaps)) >= 0.5  # most of them fool the lexical:0.5 baseline
 
