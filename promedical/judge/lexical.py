@@ -1,7 +1,7 @@
 """A baseline judge with no model: a criterion is ``met`` when enough of its content words appear in the response.
 
 This is the lexical floor, not a competent grader. Its verdicts come from
-``promedical.reward.predict.lexical_score`` (share of the criterion's content words found in the response):
+``lexical_score`` below (share of the criterion's content words found in the response):
 ``met`` when the share reaches ``threshold``. As with every judge, ``met`` means the response *shows* what the
 criterion describes; polarity (a ``prohibited`` veto is violated when met) is applied by the scoring path.
 
@@ -11,12 +11,31 @@ It is deterministic and instant, which makes it the judge of the reward-function
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from promedical.io import UserError
-from promedical.reward.predict import content_words, lexical_score
 from promedical.rubrics.records import Response, Status, Verdict
 from promedical.rubrics.schema import Rubric
+
+_WORD = re.compile(r"[a-z0-9]+")
+STOPWORDS = frozenset((  # noqa: SIM905 - one readable block of words
+    "the and for are but not you your with this that from have has was were will would should could can may "
+    "does did any all its their them they there what when which who how why been being into than then also "
+    "about more most such other some only very response user mentions states explains"
+).split())
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if len(w) >= 3 and w not in STOPWORDS}
+
+
+def lexical_score(response: str, criterion: str) -> float:
+    wanted = content_words(criterion)
+    if not wanted:
+        return 0.0
+    return len(wanted & content_words(response)) / len(wanted)
+
 
 SCHEME = "lexical"
 TEMPLATE_VERSION = "lexical-overlap/1"

@@ -1,17 +1,17 @@
 """Score labelled rows with a reward model or the lexical-overlap baseline, ready for ``eval`` and ``calibrate``.
 
-The lexical baseline needs no training: its score is the share of the criterion's content words (lower-cased
-alphanumeric tokens of three or more characters, minus a short stop list) that appear in the response. It is the
-floor any learned reward model has to clear. Its calibration "probability" is the overlap itself.
+The lexical baseline (``promedical.judge.lexical``) needs no training: its score is the share of the criterion's
+content words that appear in the response. It is the floor any learned reward model has to clear. Its calibration
+"probability" is the overlap itself.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from promedical.judge.lexical import STOPWORDS, content_words, lexical_score  # noqa: F401 - re-exported
 from promedical.reward.data import LabelledData, PairRow, PointRow
 from promedical.reward.eval import ScoredPair, ScoredPoint
 from promedical.reward.model import RewardModel
@@ -19,23 +19,6 @@ from promedical.reward.score import CriterionInput, Group, score_groups
 from promedical.reward.windows import TruncationStats
 
 LEXICAL = "lexical"
-_WORD = re.compile(r"[a-z0-9]+")
-STOPWORDS = frozenset((  # noqa: SIM905 - one readable block of words
-    "the and for are but not you your with this that from have has was were will would should could can may "
-    "does did any all its their them they there what when which who how why been being into than then also "
-    "about more most such other some only very response user mentions states explains"
-).split())
-
-
-def content_words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if len(w) >= 3 and w not in STOPWORDS}
-
-
-def lexical_score(response: str, criterion: str) -> float:
-    wanted = content_words(criterion)
-    if not wanted:
-        return 0.0
-    return len(wanted & content_words(response)) / len(wanted)
 
 
 class Scorer(Protocol):
