@@ -16,6 +16,7 @@ import typer
 
 from promedical import interrupt
 from promedical.cli.common import JSON_HELP, emit_json, progress, stderr
+from promedical.data import run_files as files
 from promedical.io import UserError, load_models, write_json, write_jsonl
 
 app = typer.Typer(help="Data pipeline: sources -> curated instructions -> rubrics -> candidates -> pairs -> exports.",
@@ -114,7 +115,7 @@ def review_out(config: ConfigOpt, run_dir: RunDirOpt = None, as_json: JsonOpt = 
     from promedical.rubrics.review import ReviewDecision
 
     runner = _runner(config, run_dir, False, None)
-    source = runner.path("rubrics.jsonl")
+    source = runner.path(files.RUBRICS)
     if not source.is_file():
         raise UserError(f"{source}: missing: run the stages up to 'review' first")
     reviewed: set[str] = set()
@@ -123,7 +124,7 @@ def review_out(config: ConfigOpt, run_dir: RunDirOpt = None, as_json: JsonOpt = 
                                                                                    id_field="rubric_id")[0])
     number = len(runner.decision_files()) + 1
     batch = select_batch(read_rubrics([source]), size or runner.config.review.batch_size, reviewed)
-    out = runner.path(f"review/round-{number}.batch.jsonl")
+    out = runner.path(files.review_batch(number))
     write_jsonl(out, batch)
     stderr.print(f"round {number}: {len(batch)} drafted rubrics for review -> {out}")
     if as_json:
@@ -148,7 +149,7 @@ def review_in(config: ConfigOpt,
     if wrong:
         raise UserError(f"{decisions}: {wrong[0].rubric_id}: round: expected {number} (the next round), "
                         f"got {wrong[0].round}")
-    target = runner.path(f"review/round-{number}.decisions.jsonl")
+    target = runner.path(files.review_decisions(number))
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(decisions, target)
     _stages(["review"], config, run_dir, False, as_json)

@@ -3,7 +3,8 @@ when its key (config section + inputs' hashes + stage version) matches the manif
 
 Within the LLM stages, every generator shares one SQLite completion cache in the run directory
 (``llm_cache.sqlite``), so an interrupted stage re-runs without recomputing the calls it had finished.
-The stage bodies live in ``stages.py``; this module only sequences, keys and records them.
+The stages (body, input and output files) are the table ``stages.STAGE_TABLE``; this module only sequences, keys
+and records them.
 """
 
 from __future__ import annotations
@@ -12,35 +13,22 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.progress import Progress
 
 from promedical import interrupt
+from promedical.data import run_files as files
 from promedical.data.pipeline_config import PipelineConfig
+from promedical.data.stages import STAGE_TABLE, Stage
 from promedical.hashing import content_hash, file_sha256
 from promedical.io import UserError, write_json
 from promedical.runs import write_manifest
 
+T = TypeVar("T")
 STAGE_VERSION = "data-stages/v1"
-STAGES: tuple[str, ...] = ("sources", "dedup", "difficulty", "labels", "draft", "review", "candidates", "label",
-                           "pairs", "split", "export", "audit")
-# stage -> (input files in the run dir, output files in the run dir)
-FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "sources": ((), ("instructions.raw.jsonl", "physician_rubrics.jsonl")),
-    "dedup": (("instructions.raw.jsonl",), ("instructions.dedup.jsonl", "dedup.dropped.jsonl")),
-    "difficulty": (("instructions.dedup.jsonl",), ("instructions.rated.jsonl", "difficulty.dropped.jsonl")),
-    "labels": (("instructions.rated.jsonl",), ("instructions.jsonl",)),
-    "draft": (("instructions.jsonl", "physician_rubrics.jsonl"),
-              ("rubrics.drafted.jsonl", "drafts.report.jsonl", "fewshot_pool.jsonl")),
-    "review": (("rubrics.drafted.jsonl", "fewshot_pool.jsonl"), ("rubrics.jsonl", "review_rounds.jsonl")),
-    "candidates": (("rubrics.jsonl",), ("responses.jsonl",)),
-    "label": (("rubrics.jsonl", "responses.jsonl"), ("verdicts.jsonl",)),
-    "pairs": (("rubrics.jsonl", "responses.jsonl", "verdicts.jsonl"), ("pairs.jsonl", "criterion_pairs.jsonl")),
-    "split": (("rubrics.jsonl", "pairs.jsonl", "criterion_pairs.jsonl"), ("splits/index.json",)),
-    "export": (("splits/index.json",), ("exports/index.json",)),
-    "audit": (("splits/index.json",), ("audit.json",)),
-}
+STAGES: tuple[str, ...] = tuple(stage.name for stage in STAGE_TABLE)
+_BY_NAME: dict[str, Stage] = {stage.name: stage for stage in STAGE_TABLE}
 
 
 def code_versions() -> dict[str, str]:
@@ -70,7 +58,7 @@ class Runner:
 
     @property
     def cache_path(self) -> Path:
-        return self.run_dir / "llm_cache.sqlite"
+        return self.run_dir / files.LLM_CACHE
 
     @contextmanager
     def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
@@ -95,12 +83,12 @@ class Runner:
 
     def decision_files(self) -> list[Path]:
         """Review decisions in round order: the config's files, then rounds added with ``data review-in``."""
-        added = sorted(self.path("review").glob("round-*.decisions.jsonl"), key=lambda p: int(p.name.split("-")[1]
-                                                                                             .split(".")[0]))
+        added = sorted(self.path(files.REVIEW_DIR).glob(files.DECISIONS_PATTERN),
+                       key=lambda p: int(p.name.split("-")[1].split(".")[0]))
         return [Path(p) for p in self.config.review.decisions] + added
 
     def stage_key(self, stage: str) -> str:
-        inputs = {name: self._hash(self.path(name)) for name in FILES[stage][0]}
+        inputs = {name: self._hash(self.path(name)) for name in _BY_NAME[stage].inputs}
         extra = {str(p): self._hash(p) for p in self.extra_inputs(stage)}
         return content_hash({"stage": stage, "version": STAGE_VERSION, "code": code_versions().get(stage),
                              "config": self.config.section(stage), "inputs": inputs, "extra": extra})
@@ -113,23 +101,22 @@ class Runner:
         return file_sha256(str(path)) if path.is_file() else None
 
     def done(self, stage: str, key: str) -> dict[str, Any] | None:
-        manifest = self.path(f"{stage}.manifest.json")
+        manifest = self.path(f"{stage}.manifest.json")  # as promedical.runs.write_manifest names it
         if self.force or not manifest.is_file():
             return None
         try:
             record = json.loads(manifest.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             return None
-        if record.get("stage_key") != key or not all(self.path(o).exists() for o in FILES[stage][1]):
+        if record.get("stage_key") != key or not all(self.path(o).exists() for o in _BY_NAME[stage].outputs):
             return None
         return record
 
     def run_stage(self, stage: str) -> dict[str, Any]:
-        from promedical.data import stages
-
-        if stage not in STAGES:
+        if stage not in _BY_NAME:
             raise UserError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
-        missing = [name for name in FILES[stage][0] if not self.path(name).exists()]
+        step = _BY_NAME[stage]
+        missing = [name for name in step.inputs if not self.path(name).exists()]
         if missing:
             raise UserError(f"{self.run_dir}: stage {stage!r} needs {', '.join(missing)}: run the earlier stages")
         interrupt.check()  # a Ctrl-C whose KeyboardInterrupt was swallowed still stops the run here
@@ -139,18 +126,18 @@ class Runner:
         if previous is not None:
             return {"stage": stage, "skipped": True, "counts": previous.get("counts", {})}
         self._generators = []
-        counts = getattr(stages, f"stage_{stage}")(self)
+        counts = step.run(self)
         llm = self._llm_usage()
         if llm:
             counts = {**counts, "llm": llm}
-        inputs = [self.path(n) for n in FILES[stage][0] if self.path(n).is_file()] + self.extra_inputs(stage)
+        inputs = [self.path(n) for n in step.inputs if self.path(n).is_file()] + self.extra_inputs(stage)
         write_manifest(self.run_dir, stage, {"config_file": self.config_path, **self.config.section(stage)},
                        inputs=inputs, counts=counts,
-                       extra={"stage_key": key, "stage_version": STAGE_VERSION, "outputs": list(FILES[stage][1])})
+                       extra={"stage_key": key, "stage_version": STAGE_VERSION, "outputs": list(step.outputs)})
         interrupt.fault_point(f"after:{stage}")
         return {"stage": stage, "skipped": False, "counts": counts}
 
-    def track(self, generator: Any) -> Any:
+    def track(self, generator: T) -> T:
         """Count the model calls and cache hits of a generator the running stage uses (written to its manifest)."""
         self._generators.append(generator)
         return generator
@@ -164,7 +151,7 @@ class Runner:
     def write_config(self) -> None:
         """The resolved config of the latest invocation, beside the outputs (each stage also keeps its section)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(self.run_dir / "pipeline.config.json",
+        write_json(self.run_dir / files.CONFIG,
                    {"config_file": self.config_path, **self.config.model_dump(mode="json")})
 
     def run(self, stages: Sequence[str] = STAGES) -> list[dict[str, Any]]:

@@ -1,25 +1,48 @@
-"""Stage bodies of the pipeline: read the previous stage's files, call the pure core, write outputs atomically.
+"""Stage bodies of the pipeline and ``STAGE_TABLE``: which function each stage runs, what it reads, what it writes.
 
-Each returns the counts that go into its manifest (and the command's summary). LLM stages open their generator
-with the run directory's SQLite cache, so finished calls are free on a re-run.
+A body reads the previous stages' files, calls the pure core, writes its outputs atomically and returns the counts
+that go into its manifest (and the command's summary). LLM stages open their generator with the run directory's
+SQLite cache, so finished calls are free on a re-run. The runner (``promedical.data.pipeline``) sequences, keys and
+records the stages from the table alone; it is the only caller, and nothing here imports it.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
+from promedical.data import run_files as files
 from promedical.data.instruction import Instruction
+from promedical.data.pipeline_config import PipelineConfig
 from promedical.hashing import content_hash
 from promedical.io import UserError, load_models, read_responses, read_rubrics, read_verdicts, write_json, write_jsonl
 from promedical.rubrics.records import CriterionPair, PreferencePair, Response, Status
 from promedical.rubrics.review import ReviewDecision
 from promedical.rubrics.schema import Rubric
 
-if TYPE_CHECKING:
-    from promedical.data.pipeline import Runner
+T = TypeVar("T")
+
+
+class Runner(Protocol):
+    """What a stage body needs from the run it is part of (``promedical.data.pipeline.Runner`` provides it)."""
+
+    config: PipelineConfig
+
+    def path(self, name: str) -> Path: ...
+
+    @property
+    def cache_path(self) -> Path: ...
+
+    def task(self, description: str, total: int) -> AbstractContextManager[Callable[[int], None]]: ...
+
+    def track(self, generator: T) -> T: ...
+
+    def decision_files(self) -> list[Path]: ...
 
 
 def read_instructions(path: Path) -> list[Instruction]:
@@ -58,8 +81,8 @@ def stage_sources(runner: Runner) -> dict[str, Any]:
             for rubric in import_file(spec.name, resolve_path(spec, root)).rubrics:
                 if rubric.id in wanted:
                     physician[rubric.id] = rubric
-    write_jsonl(runner.path("instructions.raw.jsonl"), instructions)
-    write_jsonl(runner.path("physician_rubrics.jsonl"), physician.values())
+    write_jsonl(runner.path(files.INSTRUCTIONS_RAW), instructions)
+    write_jsonl(runner.path(files.PHYSICIAN_RUBRICS), physician.values())
     return {"instructions": len(instructions), "physician_rubrics": len(physician), "sources": reports}
 
 
@@ -69,12 +92,12 @@ def stage_dedup(runner: Runner) -> dict[str, Any]:
     from promedical.data.dedup import deduplicate
     from promedical.data.embeddings import embed
 
-    items = read_instructions(runner.path("instructions.raw.jsonl"))
+    items = read_instructions(runner.path(files.INSTRUCTIONS_RAW))
     cfg = runner.config.dedup
     with runner.task("dedup: embedding", len(items)) as advance:
         result = deduplicate(items, cfg.threshold, partial(embed, encoder=cfg.encoder, on_done=advance))
-    write_jsonl(runner.path("instructions.dedup.jsonl"), result.kept)
-    write_jsonl(runner.path("dedup.dropped.jsonl"), [d.as_dict() for d in result.dropped])
+    write_jsonl(runner.path(files.INSTRUCTIONS_DEDUP), result.kept)
+    write_jsonl(runner.path(files.DEDUP_DROPPED), [d.as_dict() for d in result.dropped])
     return {"input": len(items), "threshold": cfg.threshold, **result.counts(),
             "examples": [d.as_dict() for d in result.dropped[:3]]}
 
@@ -82,11 +105,11 @@ def stage_dedup(runner: Runner) -> dict[str, Any]:
 def stage_difficulty(runner: Runner) -> dict[str, Any]:
     from promedical.data.difficulty import DIFFICULTY_PROMPT_VERSION, score_difficulty
 
-    items = read_instructions(runner.path("instructions.dedup.jsonl"))
+    items = read_instructions(runner.path(files.INSTRUCTIONS_DEDUP))
     cfg = runner.config.difficulty
     if not cfg.enabled:
-        write_jsonl(runner.path("instructions.rated.jsonl"), items)
-        write_jsonl(runner.path("difficulty.dropped.jsonl"), [])
+        write_jsonl(runner.path(files.INSTRUCTIONS_RATED), items)
+        write_jsonl(runner.path(files.DIFFICULTY_DROPPED), [])
         return {"input": len(items), "kept": len(items), "note": "difficulty filter disabled"}
     generator = _generator(runner, cfg.rater)
     try:
@@ -94,8 +117,8 @@ def stage_difficulty(runner: Runner) -> dict[str, Any]:
             result = score_difficulty(items, generator, cfg.band, cfg.keep_unscored, cfg.max_tokens, advance)
     finally:
         generator.close()
-    write_jsonl(runner.path("instructions.rated.jsonl"), result.kept)
-    write_jsonl(runner.path("difficulty.dropped.jsonl"), result.dropped)
+    write_jsonl(runner.path(files.INSTRUCTIONS_RATED), result.kept)
+    write_jsonl(runner.path(files.DIFFICULTY_DROPPED), result.dropped)
     notes = [n for n in (_local_note(cfg.rater),) if n]
     if items and not result.dropped:
         by_band = result.counts()["by_band"]
@@ -108,12 +131,12 @@ def stage_difficulty(runner: Runner) -> dict[str, Any]:
 def stage_labels(runner: Runner) -> dict[str, Any]:
     from promedical.data.labels import LABELS_VERSION, label_instructions
 
-    items = read_instructions(runner.path("instructions.rated.jsonl"))
+    items = read_instructions(runner.path(files.INSTRUCTIONS_RATED))
     if not runner.config.labels:
-        write_jsonl(runner.path("instructions.jsonl"), items)
+        write_jsonl(runner.path(files.INSTRUCTIONS), items)
         return {"input": len(items), "note": "labels disabled"}
     labelled, counts = label_instructions(items)
-    write_jsonl(runner.path("instructions.jsonl"), labelled)
+    write_jsonl(runner.path(files.INSTRUCTIONS), labelled)
     return {"input": len(items), "labeller": f"MiniLM nearest prototype ({LABELS_VERSION})", **counts}
 
 
@@ -127,8 +150,8 @@ def stage_draft(runner: Runner) -> dict[str, Any]:
     )
 
     cfg = runner.config.drafting
-    items = read_instructions(runner.path("instructions.jsonl"))
-    physician = {r.id: r for r in read_rubrics([runner.path("physician_rubrics.jsonl")])}
+    items = read_instructions(runner.path(files.INSTRUCTIONS))
+    physician = {r.id: r for r in read_rubrics([runner.path(files.PHYSICIAN_RUBRICS)])}
     if cfg.select == "physician_first":
         ranked = sorted(items, key=lambda i: (str(i.meta.get("rubric_id")) not in physician, i.id))
     else:
@@ -142,10 +165,10 @@ def stage_draft(runner: Runner) -> dict[str, Any]:
     # Expert-accepted and corrected rubrics from earlier review rounds join the pool. They are deliberately not
     # part of this stage's key: a new round must not re-draft (and orphan the decisions on) existing drafts; they
     # shape the next drafts (new instructions, or ``data draft --force``).
-    reviewed = runner.path("review/pool.reviewed.jsonl")
+    reviewed = runner.path(files.REVIEWED_POOL)
     if reviewed.is_file():
         pool = [*read_rubrics([reviewed]), *pool]
-    write_jsonl(runner.path("fewshot_pool.jsonl"), pool)
+    write_jsonl(runner.path(files.FEWSHOT_POOL), pool)
     settings = DraftSettings(cfg.shots, cfg.max_attempts, cfg.max_tokens, cfg.retry_temperature, cfg.min_proficiency)
     generator = _generator(runner, cfg.drafter)
     try:
@@ -155,8 +178,8 @@ def stage_draft(runner: Runner) -> dict[str, Any]:
     finally:
         generator.close()
     rubrics = [o.rubric for o in outcomes if o.rubric is not None]
-    write_jsonl(runner.path("rubrics.drafted.jsonl"), rubrics)
-    write_jsonl(runner.path("drafts.report.jsonl"), [o.as_dict() for o in outcomes])
+    write_jsonl(runner.path(files.RUBRICS_DRAFTED), rubrics)
+    write_jsonl(runner.path(files.DRAFTS_REPORT), [o.as_dict() for o in outcomes])
     errors = Counter(e.split(": ", 1)[1].split(":")[0].split(";")[0] for o in outcomes for e in o.errors)
     counts = drafting_counts(outcomes)
     return {"drafter": cfg.drafter, "prompt": DRAFT_PROMPT_VERSION, "checks": DRAFT_CHECKS_VERSION,
@@ -169,8 +192,8 @@ def stage_draft(runner: Runner) -> dict[str, Any]:
 def stage_review(runner: Runner) -> dict[str, Any]:
     from promedical.data.review_rounds import ingest_decisions
 
-    rubrics = read_rubrics([runner.path("rubrics.drafted.jsonl")])
-    pool = read_rubrics([runner.path("fewshot_pool.jsonl")])
+    rubrics = read_rubrics([runner.path(files.RUBRICS_DRAFTED)])
+    pool = read_rubrics([runner.path(files.FEWSHOT_POOL)])
     rounds = []
     added: list[Rubric] = []
     for number, path in enumerate(runner.decision_files(), start=1):
@@ -184,11 +207,11 @@ def stage_review(runner: Runner) -> dict[str, Any]:
         pool.extend(fresh)
         added.extend(fresh)
         rounds.append({**result.record(), "decisions_file": str(path)})
-    write_jsonl(runner.path("rubrics.jsonl"), rubrics)
-    write_jsonl(runner.path("review_rounds.jsonl"), rounds)
+    write_jsonl(runner.path(files.RUBRICS), rubrics)
+    write_jsonl(runner.path(files.REVIEW_ROUNDS), rounds)
     if rounds:
-        write_jsonl(runner.path("review/pool.reviewed.jsonl"), added)
-    write_jsonl(runner.path("fewshot_pool.jsonl"), pool)
+        write_jsonl(runner.path(files.REVIEWED_POOL), added)
+    write_jsonl(runner.path(files.FEWSHOT_POOL), pool)
     return {"rounds": len(rounds), "pass_rates": [r["pass_rate"] for r in rounds], "rubrics": len(rubrics),
             "pool": len(pool)}
 
@@ -197,7 +220,7 @@ def stage_candidates(runner: Runner) -> dict[str, Any]:
     from promedical.data.candidates import CandidateSettings, generate_candidates
 
     cfg = runner.config.candidates
-    rubrics = read_rubrics([runner.path("rubrics.jsonl")])
+    rubrics = read_rubrics([runner.path(files.RUBRICS)])
     settings = CandidateSettings(cfg.per_model, cfg.max_tokens, cfg.temperature, cfg.top_p)
     generators = [_generator(runner, spec) for spec in cfg.models]
     try:
@@ -206,7 +229,7 @@ def stage_candidates(runner: Runner) -> dict[str, Any]:
     finally:
         for g in generators:
             g.close()
-    write_jsonl(runner.path("responses.jsonl"), responses)
+    write_jsonl(runner.path(files.RESPONSES), responses)
     notes = [n for n in (_local_note(s) for s in cfg.models) if n]
     return {**counts, "notes": notes}
 
@@ -217,8 +240,8 @@ def stage_label(runner: Runner) -> dict[str, Any]:
     from promedical.judge.summary import summarise_verdicts
 
     cfg = runner.config.judge
-    rubrics = {r.id: r for r in read_rubrics([runner.path("rubrics.jsonl")])}
-    responses = read_responses(runner.path("responses.jsonl"))
+    rubrics = {r.id: r for r in read_rubrics([runner.path(files.RUBRICS)])}
+    responses = read_responses(runner.path(files.RESPONSES))
     judge = load_judge(cfg.spec, config=PointwiseConfig(mode=cfg.mode, max_tokens=cfg.max_tokens,
                                                          reasks=cfg.reasks, grouped_template=cfg.template),
                        timeout=runner.config.timeout, cache_path=runner.cache_path)
@@ -232,7 +255,7 @@ def stage_label(runner: Runner) -> dict[str, Any]:
                 advance(len(chunk))
     finally:
         judge.close()
-    write_jsonl(runner.path("verdicts.jsonl"), verdicts)
+    write_jsonl(runner.path(files.VERDICTS), verdicts)
     return {"judge": cfg.spec, "template_version": getattr(judge, "template_version", None),
             **summarise_verdicts(verdicts), "note": _local_note(cfg.spec)}
 
@@ -242,9 +265,9 @@ def stage_pairs(runner: Runner) -> dict[str, Any]:
     from promedical.rubrics.scoring import statuses_by_response
 
     cfg = runner.config.pairs
-    rubrics = read_rubrics([runner.path("rubrics.jsonl")])
-    responses = read_responses(runner.path("responses.jsonl"))
-    verdicts = read_verdicts(runner.path("verdicts.jsonl"))
+    rubrics = read_rubrics([runner.path(files.RUBRICS)])
+    responses = read_responses(runner.path(files.RESPONSES))
+    verdicts = read_verdicts(runner.path(files.VERDICTS))
     statuses = statuses_by_response((v.response_id, v.criterion_id, v.status) for v in verdicts)
     by_rubric: dict[str, list[Response]] = {}
     for response in responses:
@@ -260,8 +283,8 @@ def stage_pairs(runner: Runner) -> dict[str, Any]:
         pairs.extend(made)
         for pair in made:
             rows.extend(expand_pair(pair, rubric, statuses, expansion))
-    write_jsonl(runner.path("pairs.jsonl"), pairs)
-    write_jsonl(runner.path("criterion_pairs.jsonl"), rows)
+    write_jsonl(runner.path(files.PAIRS), pairs)
+    write_jsonl(runner.path(files.CRITERION_PAIRS), rows)
     unscored = sum(v.status is Status.UNSCORED for v in verdicts)
     return {**report.as_dict(), "rule": rule.describe(), "criterion_rows": len(rows),
             "expansion": dict(expansion), "verdicts_unscored": unscored}
@@ -271,38 +294,38 @@ def stage_split(runner: Runner) -> dict[str, Any]:
     from promedical.data.splits import split_rubrics
 
     cfg = runner.config.splits
-    rubrics = read_rubrics([runner.path("rubrics.jsonl")])
-    pairs = [p for _, p in load_models(runner.path("pairs.jsonl"), PreferencePair)[0]]
-    rows = [r for _, r in load_models(runner.path("criterion_pairs.jsonl"), CriterionPair)[0]]
+    rubrics = read_rubrics([runner.path(files.RUBRICS)])
+    pairs = [p for _, p in load_models(runner.path(files.PAIRS), PreferencePair)[0]]
+    rows = [r for _, r in load_models(runner.path(files.CRITERION_PAIRS), CriterionPair)[0]]
     groups = split_rubrics(rubrics, cfg.fractions, cfg.salt)
     index: dict[str, Any] = {"fractions": cfg.fractions, "salt": cfg.salt, "key": "normalised instruction text",
                              "splits": {}}
     for name, members in groups.items():
         ids = {r.id for r in members}
-        folder = runner.path(f"splits/{name}")
-        write_jsonl(folder / "rubrics.jsonl", members)
+        folder = runner.path(files.split_dir(name))
+        write_jsonl(folder / files.RUBRICS, members)
         split_pairs = [p for p in pairs if p.rubric_id in ids]
         split_rows = [r for r in rows if r.rubric_id in ids]
-        write_jsonl(folder / "pairs.jsonl", split_pairs)
-        write_jsonl(folder / "criterion_pairs.jsonl", split_rows)
+        write_jsonl(folder / files.PAIRS, split_pairs)
+        write_jsonl(folder / files.CRITERION_PAIRS, split_rows)
         index["splits"][name] = {"rubrics": len(members), "pairs": len(split_pairs), "criterion_pairs": len(split_rows),
                                  "rubric_ids_hash": content_hash(sorted(ids))}
-    write_json(runner.path("splits/index.json"), index)
+    write_json(runner.path(files.SPLITS_INDEX), index)
     return index["splits"]
 
 
 def stage_export(runner: Runner) -> dict[str, Any]:
     from promedical.data.exports import export_all
 
-    index = json.loads(runner.path("splits/index.json").read_text(encoding="utf-8"))
+    index = json.loads(runner.path(files.SPLITS_INDEX).read_text(encoding="utf-8"))
     out: dict[str, Any] = {}
     for name in index["splits"]:
-        folder = runner.path(f"splits/{name}")
-        rubrics = read_rubrics([folder / "rubrics.jsonl"])
-        pairs = [p for _, p in load_models(folder / "pairs.jsonl", PreferencePair)[0]]
-        rows = [r for _, r in load_models(folder / "criterion_pairs.jsonl", CriterionPair)[0]]
-        out[name] = export_all(runner.path(f"exports/{name}"), pairs, rubrics, rows)["counts"]
-    write_json(runner.path("exports/index.json"), out)
+        folder = runner.path(files.split_dir(name))
+        rubrics = read_rubrics([folder / files.RUBRICS])
+        pairs = [p for _, p in load_models(folder / files.PAIRS, PreferencePair)[0]]
+        rows = [r for _, r in load_models(folder / files.CRITERION_PAIRS, CriterionPair)[0]]
+        out[name] = export_all(runner.path(files.export_dir(name)), pairs, rubrics, rows)["counts"]
+    write_json(runner.path(files.EXPORTS_INDEX), out)
     return out
 
 
@@ -310,14 +333,48 @@ def stage_audit(runner: Runner) -> dict[str, Any]:
     from promedical.data.audit import audit, load_side
 
     cfg = runner.config.splits
-    train = load_side(str(runner.path(f"splits/{cfg.audit_train}/rubrics.jsonl")))
+    train = load_side(str(runner.path(files.split_dir(cfg.audit_train)) / files.RUBRICS))
     reports: dict[str, Any] = {}
     for name in cfg.audit_against:
-        path = runner.path(f"splits/{name}/rubrics.jsonl")
+        path = runner.path(files.split_dir(name)) / files.RUBRICS
         if path.is_file() and path.stat().st_size:
             reports[name] = audit(train, load_side(str(path)))
         else:
             reports[name] = None
-    write_json(runner.path("audit.json"), reports)
+    write_json(runner.path(files.AUDIT), reports)
     return {name: (None if r is None else {"any": r["any"], "items": r["bench"]["items"]})
             for name, r in reports.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One step of the pipeline: its body and the run-directory files it reads and writes.
+
+    ``inputs`` must exist before it runs and are hashed into its key; ``outputs`` must all exist for a re-run to be
+    skipped. Files a body reads beyond these (the config's sources, review decisions, the reviewed pool) are
+    either in the runner's extra inputs or, for the reviewed pool, deliberately outside the key (see ``draft``).
+    """
+
+    name: str
+    run: Callable[[Runner], dict[str, Any]]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+STAGE_TABLE: tuple[Stage, ...] = (
+    Stage("sources", stage_sources, (), (files.INSTRUCTIONS_RAW, files.PHYSICIAN_RUBRICS)),
+    Stage("dedup", stage_dedup, (files.INSTRUCTIONS_RAW,), (files.INSTRUCTIONS_DEDUP, files.DEDUP_DROPPED)),
+    Stage("difficulty", stage_difficulty, (files.INSTRUCTIONS_DEDUP,),
+          (files.INSTRUCTIONS_RATED, files.DIFFICULTY_DROPPED)),
+    Stage("labels", stage_labels, (files.INSTRUCTIONS_RATED,), (files.INSTRUCTIONS,)),
+    Stage("draft", stage_draft, (files.INSTRUCTIONS, files.PHYSICIAN_RUBRICS),
+          (files.RUBRICS_DRAFTED, files.DRAFTS_REPORT, files.FEWSHOT_POOL)),
+    Stage("review", stage_review, (files.RUBRICS_DRAFTED, files.FEWSHOT_POOL), (files.RUBRICS, files.REVIEW_ROUNDS)),
+    Stage("candidates", stage_candidates, (files.RUBRICS,), (files.RESPONSES,)),
+    Stage("label", stage_label, (files.RUBRICS, files.RESPONSES), (files.VERDICTS,)),
+    Stage("pairs", stage_pairs, (files.RUBRICS, files.RESPONSES, files.VERDICTS),
+          (files.PAIRS, files.CRITERION_PAIRS)),
+    Stage("split", stage_split, (files.RUBRICS, files.PAIRS, files.CRITERION_PAIRS), (files.SPLITS_INDEX,)),
+    Stage("export", stage_export, (files.SPLITS_INDEX,), (files.EXPORTS_INDEX,)),
+    Stage("audit", stage_audit, (files.SPLITS_INDEX,), (files.AUDIT,)),
+)
