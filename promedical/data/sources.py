@@ -1,77 +1,31 @@
 """Source loaders: every supported format becomes ``Instruction`` records with source and license kept.
 
-``load_source(SourceSpec)`` is the one entry. Named loaders know the layout of the public medical sets (see
-``sources_medical.py``); ``jsonl``, ``csv`` and ``hf`` read any file or ``datasets`` folder given a text field.
-A row that cannot become an instruction (empty text, missing field) is counted in the report, never fatal.
+``load_source(SourceSpec)`` is the one entry and ``LOADERS`` the one table of loaders. Named loaders know the layout
+of the public medical sets (``sources_medical.py``); ``jsonl``, ``csv`` and ``hf`` read any file or ``datasets``
+folder given a text field. A row that cannot become an instruction (empty text, missing field) is counted in the
+report, never fatal.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from promedical.data import sources_medical as medical
 from promedical.data.instruction import Instruction
-from promedical.io import UserError, iter_jsonl
+from promedical.data.sources_base import Loader, LoadReport, SourceSpec, json_objects, text_or_skip
+from promedical.io import UserError
+
+__all__ = ["LOADERS", "LoadReport", "SourceSpec", "known_sources", "load_source", "resolve_path", "shared_data_dir"]
 
 
 def shared_data_dir() -> Path:
     """``$PROMEDICAL_SHARED_DATA`` or ``../shared/data`` beside the repository checkout."""
     default = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
     return Path(os.environ.get("PROMEDICAL_SHARED_DATA", default)).resolve()
-
-
-class SourceSpec(BaseModel):
-    """One source in a pipeline config. ``path`` is relative to ``data_root`` unless absolute."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str  # a loader name (see LOADERS) or "jsonl" / "csv" / "hf"
-    path: str | None = None  # default: the loader's usual place under the shared data folder
-    limit: int | None = Field(default=None, ge=1)  # keep the first N instructions in file order
-    label: str | None = None  # source name written on records (default: the loader name)
-    license: str | None = None  # override (required for generic loaders)
-    text_field: str = "instruction"  # generic loaders only
-    id_field: str | None = None
-    reference_field: str | None = None
-
-
-@dataclass
-class LoadReport:
-    source: str
-    path: str
-    rows: int = 0
-    loaded: int = 0
-    skipped: Counter[str] = field(default_factory=Counter)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "path": self.path, "rows": self.rows, "loaded": self.loaded,
-                "skipped": dict(sorted(self.skipped.items()))}
-
-
-Loader = Callable[[Path, SourceSpec, LoadReport], Iterator[Instruction]]
-LOADERS: dict[str, tuple[str, Loader]] = {}  # name -> (default relative path, loader)
-
-
-def register(name: str, default_path: str) -> Callable[[Loader], Loader]:
-    def wrap(loader: Loader) -> Loader:
-        LOADERS[name] = (default_path, loader)
-        return loader
-
-    return wrap
-
-
-def text_or_skip(value: Any, report: LoadReport, what: str = "empty_text") -> str | None:
-    if isinstance(value, str) and value.strip() and value.strip().lower() not in ("<noinput>", "none", "nan"):
-        return value.strip()
-    report.skipped[what] += 1
-    return None
 
 
 def _generic_row(row: dict[str, Any], index: int, spec: SourceSpec, report: LoadReport) -> Instruction | None:
@@ -88,23 +42,6 @@ def _generic_row(row: dict[str, Any], index: int, spec: SourceSpec, report: Load
                              reference if isinstance(reference, str) else None)
 
 
-def json_objects(path: Path, report: LoadReport) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, object)`` per JSONL line that holds a JSON object; every non-blank line counts as a row,
-    and lines that are not valid UTF-8 JSON or not objects are counted as skipped (``bad_json``,
-    ``not_an_object``) instead of stopping the load."""
-    for number, value, problem in iter_jsonl(path):
-        if problem is not None and number == 0:
-            raise UserError(str(problem))  # the file itself cannot be opened
-        report.rows += 1
-        if problem is not None:
-            report.skipped["bad_json"] += 1
-        elif not isinstance(value, dict):
-            report.skipped["not_an_object"] += 1
-        else:
-            yield number, value
-
-
-@register("jsonl", "")
 def load_jsonl(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
     for number, row in json_objects(path, report):
         record = _generic_row(row, number, spec, report)
@@ -112,7 +49,6 @@ def load_jsonl(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Ins
             yield record
 
 
-@register("csv", "")
 def load_csv(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
     with open(path, encoding="utf-8", newline="") as handle:
         for number, row in enumerate(csv.DictReader(handle), start=2):
@@ -122,7 +58,6 @@ def load_csv(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instr
                 yield record
 
 
-@register("hf", "")
 def load_hf(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
     """A ``datasets`` folder written by ``save_to_disk`` (a Dataset, or the ``train`` split of a DatasetDict)."""
     from datasets import DatasetDict, load_from_disk
@@ -137,12 +72,27 @@ def load_hf(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instru
             yield record
 
 
-def _ensure_loaders() -> None:
-    import promedical.data.sources_medical  # noqa: F401  - registers the named loaders
+# name -> (default path under the shared data folder or data_root, loader); generic loaders need a path
+LOADERS: dict[str, tuple[str, Loader]] = {
+    "jsonl": ("", load_jsonl),
+    "csv": ("", load_csv),
+    "hf": ("", load_hf),
+    "kqa": ("k-qa/questions_w_answers.jsonl", medical.load_kqa),
+    "kqa-questions": ("k-qa/questions.jsonl", medical.load_kqa_questions),
+    "healthbench": ("healthbench_samples/m42_judge_responses.jsonl", medical.load_healthbench),
+    "medquad": ("medquad/medquad_answered.jsonl", medical.load_medquad),
+    "medinstruct": ("alpacare_medinstruct/MedInstruct-test.jsonl", medical.load_medinstruct),
+    "medinstruct-seed": ("alpacare_medinstruct/med_seed.json", medical.load_medinstruct_seed),
+    "icliniq": ("alpacare_medinstruct/reference_outputs/gpt-4/iCliniq_output.jsonl", medical.load_icliniq),
+    "chatdoctor": ("chatdoctor5k/chatdoctor5k.json", medical.load_chatdoctor),
+    "liveqa": ("liveqa_med_trec2017/TREC-2017-LiveQA-Medical-Test.xml", medical.load_liveqa),
+    "medicationqa": ("medicationqa/MedInfo2019-QA-Medications.xlsx", medical.load_medicationqa),
+    "medqa": ("medqa_usmle_4opt/phrases_no_exclude_test.jsonl", medical.load_medqa),
+    "pubmedqa": ("pubmedqa/ori_pqal.json", medical.load_pubmedqa),
+}
 
 
 def resolve_path(spec: SourceSpec, data_root: Path | None = None) -> Path:
-    _ensure_loaders()
     if spec.name not in LOADERS:
         raise UserError(f"sources: {spec.name}: unknown source; known: {', '.join(sorted(LOADERS))}")
     default = LOADERS[spec.name][0]
@@ -176,5 +126,4 @@ def load_source(spec: SourceSpec, data_root: Path | None = None) -> tuple[list[I
 
 
 def known_sources() -> list[str]:
-    _ensure_loaders()
     return sorted(LOADERS)

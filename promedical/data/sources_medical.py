@@ -2,7 +2,8 @@
 
 K-QA and HealthBench go through the rubric importers, so their instructions carry the id of the physician rubric
 (``meta.rubric_id``) that can stand in for a drafted one. The others are instruction sources only; a reference
-answer, where the source has one, is kept in ``reference`` (never used as a rubric).
+answer, where the source has one, is kept in ``reference`` (never used as a rubric). Each loader's name and default
+path are in the table ``promedical.data.sources.LOADERS``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from promedical.data.instruction import Instruction
-from promedical.data.sources import LoadReport, SourceSpec, json_objects, register, text_or_skip
+from promedical.data.sources_base import LoadReport, SourceSpec, json_objects, text_or_skip
 from promedical.rubrics.schema import Rubric
 
 
@@ -36,14 +37,12 @@ def _imported_rubrics(kind: str, path: Path, report: LoadReport) -> list[Rubric]
     return list(result.rubrics)
 
 
-@register("kqa", "k-qa/questions_w_answers.jsonl")
 def load_kqa(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
     for rubric in _imported_rubrics("kqa", path, report):
         yield Instruction.build(rubric.instruction, spec.label or "kqa", _lic(spec, "MIT"), rubric.id,
                                 rubric_id=rubric.id, icd10=rubric.meta.extra.get("icd10"))
 
 
-@register("kqa-questions", "k-qa/questions.jsonl")
 def load_kqa_questions(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
     for number, row in json_objects(path, report):
         text = text_or_skip(row.get("Question"), report)
@@ -52,7 +51,6 @@ def load_kqa_questions(path: Path, spec: SourceSpec, report: LoadReport) -> Iter
                                     icd10=row.get("ICD_10_diag"))
 
 
-@register("healthbench", "healthbench_samples/m42_judge_responses.jsonl")
 def load_healthbench(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
     for rubric in _imported_rubrics("healthbench", path, report):
         turns = [m.model_dump() for m in rubric.prompt]
@@ -60,7 +58,6 @@ def load_healthbench(path: Path, spec: SourceSpec, report: LoadReport) -> Iterat
                                 rubric_id=rubric.id, conversation=turns if len(turns) > 1 else None)
 
 
-@register("medquad", "medquad/medquad_answered.jsonl")
 def load_medquad(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
     for number, row in json_objects(path, report):
         text = text_or_skip(row.get("question"), report)
@@ -70,7 +67,6 @@ def load_medquad(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[I
                                     focus=row.get("focus"), qtype=row.get("qtype"))
 
 
-@register("medinstruct", "alpacare_medinstruct/MedInstruct-test.jsonl")
 def load_medinstruct(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
     for number, row in json_objects(path, report):
         text = text_or_skip(row.get("instruction"), report)
@@ -82,7 +78,6 @@ def load_medinstruct(path: Path, spec: SourceSpec, report: LoadReport) -> Iterat
                                     str(row.get("id", number)), source_difficulty=row.get("difficulty"))
 
 
-@register("medinstruct-seed", "alpacare_medinstruct/med_seed.json")
 def load_medinstruct_seed(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
     for index, row in enumerate(_json_list(path)):
         report.rows += 1
@@ -95,7 +90,6 @@ def load_medinstruct_seed(path: Path, spec: SourceSpec, report: LoadReport) -> I
                                     topic=row.get("topic"), task_type=row.get("type"))
 
 
-@register("icliniq", "alpacare_medinstruct/reference_outputs/gpt-4/iCliniq_output.jsonl")
 def load_icliniq(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
     for number, row in json_objects(path, report):
         text = text_or_skip(row.get("input") or row.get("instruction"), report)
@@ -103,7 +97,6 @@ def load_icliniq(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[I
             yield Instruction.build(text, spec.label or "icliniq", _lic(spec, "CC BY-NC 4.0"), str(number))
 
 
-@register("chatdoctor", "chatdoctor5k/chatdoctor5k.json")
 def load_chatdoctor(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
     for index, row in enumerate(_json_list(path)):
         report.rows += 1
@@ -113,7 +106,6 @@ def load_chatdoctor(path: Path, spec: SourceSpec, report: LoadReport) -> Iterato
                                     str(index), _str(row.get("output")))
 
 
-@register("liveqa", "liveqa_med_trec2017/TREC-2017-LiveQA-Medical-Test.xml")
 def load_liveqa(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
     root = ET.parse(path).getroot()
     for question in root.iter("NLM-QUESTION"):
@@ -128,7 +120,6 @@ def load_liveqa(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[In
                                     paraphrase=(question.findtext("NIST-PARAPHRASE") or "").strip() or None)
 
 
-@register("medicationqa", "medicationqa/MedInfo2019-QA-Medications.xlsx")
 def load_medicationqa(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
     import openpyxl
 
@@ -146,7 +137,6 @@ def load_medicationqa(path: Path, spec: SourceSpec, report: LoadReport) -> Itera
                                     qtype=row.get("Question Type"))
 
 
-@register("medqa", "medqa_usmle_4opt/phrases_no_exclude_test.jsonl")
 def load_medqa(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
     for number, row in json_objects(path, report):
         question = text_or_skip(row.get("question"), report)
@@ -158,7 +148,6 @@ def load_medqa(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Ins
                                 _str(row.get("answer")), answer_idx=row.get("answer_idx"), step=row.get("meta_info"))
 
 
-@register("pubmedqa", "pubmedqa/ori_pqal.json")
 def load_pubmedqa(path: Path, spec: SourceSpec, report: LoadReport) -> Iterator[Instruction]:
     data = json.loads(path.read_text(encoding="utf-8"))
     for pmid, row in data.items():
