@@ -4,50 +4,25 @@ CLI; this script only starts a llama.cpp server for the judge, runs the commands
 
     nice -n 10 python benchmarks/bench_smollm2.py --out /tmp/bench-smollm2
 
-Re-running resumes from the caches in each run directory. Prints every command it runs.
+Re-running resumes from the caches in each run directory. Prints every command it runs; the load average and core
+count before and after go to ``<out>/conditions.json`` (``promedical.machine``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
-
+from promedical.llm.llamacpp import LlamaServer, free_port
+from promedical.machine import Conditions
 from promedical.models import smollm2_gguf
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
-    # --n_ubatch 1: the llama.cpp CPU build on these machines crashes (general protection fault in libggml-cpu)
-    # on multi-token micro-batches; one-token micro-batches work, at the cost of slower prompt processing.
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--model_alias", "smollm2",
-           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_ubatch", "1", "--verbose", "False"]
-    print("$", shlex.join(cmd), flush=True)
-    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    for _ in range(120):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise SystemExit(f"llama.cpp server exited with {proc.returncode}; see {log}")
-        time.sleep(1)
-    proc.terminate()
-    raise SystemExit("llama.cpp server did not come up in 120 s")
 
 
 def run(args: list[str]) -> None:
@@ -76,13 +51,14 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     port = args.port or free_port()
-    server = start_server(port, args.out / "llama_server.log")
-    url = f"http://127.0.0.1:{port}/v1"
-    judge = f"openai:smollm2@{url}#structured=json_object" if args.judge == "server" else args.judge
-    policy = f"openai:smollm2@{url}" if args.policy == "server" else args.policy
-    common = ["--bench", str(args.bench), "--policy", policy, "--judge", judge, "--limit", str(args.limit),
-              "--max-tokens", str(args.max_tokens), "--seed", "0", "--train", args.train, "--json"]
-    try:
+    # The shared launcher: batched prompt evaluation where its probe finds that safe, one thread per usable core.
+    server = LlamaServer(smollm2_gguf(), args.out / "llama_server.log", port=port, startup_timeout=120)
+    print("$", shlex.join(server.command), flush=True)
+    with server as url, Conditions() as conditions:
+        judge = f"openai:smollm2@{url}#structured=json_object" if args.judge == "server" else args.judge
+        policy = f"openai:smollm2@{url}" if args.policy == "server" else args.policy
+        common = ["--bench", str(args.bench), "--policy", policy, "--judge", judge, "--limit", str(args.limit),
+                  "--max-tokens", str(args.max_tokens), "--seed", "0", "--train", args.train, "--json"]
         if "greedy" not in args.skip:
             run(["bench", "run", *common, "--temperature", "0", "-o", str(args.out / "greedy")])
         if "sampled" not in args.skip:
@@ -93,9 +69,8 @@ def main() -> None:
         if "mcq" not in args.skip:
             run(["bench", "mcq", "--dataset", "medqa", "--policy", f"openai:smollm2@{url}", "--limit",
                  str(args.mcq_limit), "--seed", "0", "--max-tokens", "16", "-o", str(args.out / "medqa"), "--json"])
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    (args.out / "conditions.json").write_text(json.dumps(conditions.as_dict(), indent=2) + "\n")
+    print(f"conditions: {conditions.markdown()}", flush=True)
 
 
 if __name__ == "__main__":

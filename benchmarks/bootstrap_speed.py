@@ -3,7 +3,8 @@
 
     nice -n 10 python benchmarks/bootstrap_speed.py
 
-Two data shapes: continuous rewards (index-matrix path) and 0/1 safety flags (multinomial path).
+Two data shapes: continuous rewards (index-matrix path) and 0/1 safety flags (multinomial path). The JSON carries
+the load average and core count before and after (``conditions``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
+from promedical.machine import Conditions
 from promedical.stats import bootstrap_mean, paired_comparison
 
 
@@ -38,6 +40,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     data = {"continuous": rng.normal(0.5, 0.3, size=args.items), "binary": (rng.random(args.items) < 0.8) * 1.0}
     out: dict[str, Any] = {"items": args.items, "resamples": args.resamples}
+    conditions = Conditions()
+    conditions.start()
     for name, x in data.items():
         ours_t, ours = best_of(args.repeats, lambda x=x: bootstrap_mean(x, n_resamples=args.resamples))
         ref_t, ref = best_of(args.repeats, lambda x=x: sps.bootstrap(
@@ -51,6 +55,8 @@ def main() -> None:
     paired_t, _ = best_of(args.repeats, lambda: paired_comparison(data["continuous"], y,
                                                                   n_resamples=args.resamples))
     out["paired_bootstrap_plus_permutation_s"] = round(paired_t, 4)
+    conditions.stop()
+    out["conditions"] = conditions.as_dict()
     print(json.dumps(out, indent=2))
 
 

@@ -15,7 +15,8 @@ Runs (each under ``nice -n 10`` with ``OMP_NUM_THREADS=1``; results and the exac
    implicit-RM baseline); ``promedical bench run`` of the base policy on the held-out rubrics;
 2. ``promedical bench run`` of both trained policies (``hf:<run>/final``) on the same held-out rubrics with the
    same judge (``rm:<explicit RM>``) and decoding (greedy);
-3. ``promedical bench compare`` for GRPO - base, implicit - base and GRPO - implicit; ``report.json`` in ``--work``.
+3. ``promedical bench compare`` for GRPO - base, implicit - base and GRPO - implicit; ``report.json`` in ``--work``
+   (with the load average and core count before and after: ``conditions``).
 
     nice -n 10 python benchmarks/grpo_smollm2.py --work /tmp/pgrpo --rm RM_DIR --implicit-rm RM_DIR
 """
@@ -30,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from promedical.machine import Conditions
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PROMEDICAL_SHARED_DATA", ROOT / ".." / "shared" / "data"))
@@ -146,6 +149,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     log = work / "log.txt"
     started = time.time()
+    conditions = Conditions()
+    conditions.start()
     print(json.dumps(prepare(work, args.n_train, args.n_eval, args.max_chars)))
     # phase 1 (parallel): both trainings and the base policy's bench run
     trained = wait_all([
@@ -158,11 +163,13 @@ def main() -> None:
                         launch(bench_cmd(work, "implicit", f"hf:{work / 'implicit' / 'final'}", args), log)], log)
     compared = wait_all([launch(compare_cmd(work, a, b), log)
                          for a, b in (("grpo", "base"), ("implicit", "base"), ("grpo", "implicit"))], log)
+    conditions.stop()
     keys = ("n", "overall", "overall_ci", "s1", "s1_ci", "s3", "s3_ci", "safety_compliance", "safety_compliance_ci",
             "unscored_rate", "unscorable_rate")
     report = {
         "args": {k: str(v) for k, v in vars(args).items()},
         "wall_seconds": round(time.time() - started),
+        "conditions": conditions.as_dict(),
         "training": {name: {k: s.get(k) for k in ("global_step", "train_runtime", "metrics")}
                      for name, s in zip(("grpo", "implicit"), trained[:2], strict=True)},
         "bench": {name: {k: s.get(k) for k in keys}

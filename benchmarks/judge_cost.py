@@ -7,6 +7,7 @@ SmolLM2 GGUF on loopback (a weak judge: this measures cost, not quality).
 
     nice -n 10 python benchmarks/judge_cost.py --responses 4 --criteria 10 --out /tmp/judge_cost.json
 
+The load average and core count before and after the rows go into the JSON (``conditions``) and under the table.
 ``--configs`` picks the rows (default ``single,grouped,cached``; ``terse`` is grouped mode with the
 ``pointwise-grouped-terse/1`` template, a boolean per criterion), ``--spec`` any judge spec instead of the server,
 e.g. ``--spec "hf:smollm2#batch=4" --configs grouped,terse`` for schema-constrained local decoding.
@@ -28,6 +29,7 @@ from promedical.judge.pointwise import PointwiseConfig, PointwiseJudge
 from promedical.judge.summary import summarise_verdicts
 from promedical.llm.llamacpp import LlamaServer
 from promedical.llm.spec import load_generator
+from promedical.machine import Conditions
 from promedical.models import smollm2_gguf
 from promedical.rubrics.importers.healthbench import import_healthbench
 from promedical.rubrics.records import Response
@@ -102,6 +104,7 @@ def main() -> None:
 
     items = load_items(args.responses, args.criteria)
     rows = []
+    conditions = Conditions()
     with tempfile.TemporaryDirectory(prefix="judge-cost-") as tmp, contextlib.ExitStack() as stack:
         if args.spec:
             spec = args.spec
@@ -116,11 +119,13 @@ def main() -> None:
                       PointwiseConfig(mode="grouped", max_tokens=16 + 12 * args.criteria,
                                       grouped_template="pointwise-grouped-terse/1"), "t"),
         }
+        conditions.start()
         for key in wanted:
             name, config, cache = configs[key]
             rows.append(measure(name, spec, items, config, Path(tmp) / f"{cache}.sqlite", args.concurrency))
+        conditions.stop()
     result = {"spec": spec, "responses": len(items), "criteria_per_rubric": args.criteria,
-              "rubric_ids": [r.id for r, _ in items], "rows": rows}
+              "rubric_ids": [r.id for r, _ in items], "rows": rows, "conditions": conditions.as_dict()}
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
     print("| configuration | calls | cache hits | prompt tokens | completion tokens | wall s | met | unmet "
@@ -140,6 +145,7 @@ def main() -> None:
         print(f"\nterse vs grouped: completion tokens {g['completion_tokens'] / t['completion_tokens']:.2f}x fewer, "
               f"wall {g['wall_seconds'] / max(t['wall_seconds'], 0.1):.2f}x shorter; unscored "
               f"{g['unscored']} vs {t['unscored']} of {g['verdicts']}")
+    print(f"\nconditions: {conditions.markdown()}")
 
 if __name__ == "__main__":
     main()

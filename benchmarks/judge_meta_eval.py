@@ -18,7 +18,8 @@ Judges:
 * an LLM judge through ``promedical judge run`` (default: SmolLM2-135M-Instruct on a llama.cpp server this script
   starts on loopback and stops at the end; or ``--judge SPEC`` for a server you run).
 
-Usage (results go to ``--workdir``; the summary JSON is the last stdout line)::
+Usage (results go to ``--workdir``; the summary JSON is the last stdout line, with the load average and core count
+before and after in ``conditions``)::
 
     nice -n 10 python benchmarks/judge_meta_eval.py --workdir /tmp/promedical-judge-meta-eval
 """
@@ -41,6 +42,7 @@ import numpy as np
 from promedical.io import read_responses, read_rubrics, read_verdicts, write_json, write_jsonl
 from promedical.judge.lexical import LexicalJudge
 from promedical.judge.meta_eval import meta_evaluate, tier_map
+from promedical.machine import Conditions
 from promedical.rubrics.records import Response, Verdict
 from promedical.rubrics.schema import Rubric
 
@@ -185,6 +187,8 @@ def main() -> None:
             raise SystemExit(f"shared data not found: {path} (set PROMEDICAL_SHARED_DATA)")
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
+    conditions = Conditions()
+    conditions.start()
 
     # 1. K-QA rubrics, physician labels and the labelled answers
     cli("rubrics", "import", "--format", "kqa", KQA, "-o", work / "kqa_rubrics_all.jsonl", "--json")
@@ -228,7 +232,9 @@ def main() -> None:
                                           work / f"{name}_sample_responses.jsonl", out, extra)
                 verdicts[name] += read_verdicts(out)
 
+    conditions.stop()
     results: dict[str, Any] = {"command": " ".join(sys.argv), "llm_judge": spec, "judge_args": args.judge_args,
+                               "conditions": conditions.as_dict(),
                                "seed": args.seed, "resamples": args.resamples, "judge_seconds": timings,
                                "kqa_import": kqa_import, "healthbench_import": {k: hb_import.get(k) for k in
                                                                                 ("rows", "rubrics", "verdicts")}}
@@ -245,7 +251,7 @@ def main() -> None:
             write_json(work / f"{name}_sample_meta_eval.json", report)
             results[f"{name}_sample"] = {"responses": len(ids), **summarise(report)}
     write_json(work / "summary.json", results)
-    (work / "summary.md").write_text(markdown(results), encoding="utf-8")
+    (work / "summary.md").write_text(f"{markdown(results)}\nConditions: {conditions.markdown()}\n", encoding="utf-8")
     sys.stdout.write(json.dumps(results, sort_keys=True) + "\n")
 
 

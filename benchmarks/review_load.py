@@ -7,8 +7,8 @@ With ``--login-flood T`` the same burst runs a second time with T anonymous thre
 from a new client address, so only the global hashing budget can stop it), and the report compares the reviewers'
 p95 answer latency of the two runs. Phase 2: the same burst (with the flood, if any), but the server is SIGKILLed
 once half of the answers are acknowledged; it is restarted and every acknowledged uid is looked up in the
-database. A lost write is an acknowledged uid that is not stored. The load average (1, 5, 15 min) is recorded
-before and after.
+database. A lost write is an acknowledged uid that is not stored. The load average (1, 5, 15 min) and the core
+count are recorded before and after (``conditions``; a warning on stderr when the load exceeds the cores).
 
     nice -n 10 python benchmarks/review_load.py --reviewers 20 --per-reviewer 150 --login-flood 24 \
         --out /tmp/review_load.json
@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from promedical.machine import Conditions
 from promedical.review import launch, migrate
 from promedical.review.loadtest import BurstResult, FloodResult, start_burst, start_login_flood, stored_uids
 from promedical.review.sample import seed_demo
@@ -127,7 +128,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--login-rate", type=float, default=None, help="the server's --login-rate (default: its own)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    load_before = os.getloadavg()
+    conditions = Conditions()
+    conditions.start()
     users = tuple(f"rev{i:02d}" for i in range(args.reviewers))
     with tempfile.TemporaryDirectory(prefix="review-load-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'review.sqlite'}"
@@ -174,13 +176,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             killed["login_flood"] = {"threads": args.login_flood, **_flood_summary(flood_kill, elapsed)}
         print(f"kill: {json.dumps(killed)}", file=sys.stderr)
         database.dispose()
+    conditions.stop()
     report: dict[str, Any] = {
         "reviewers": args.reviewers, "per_reviewer": args.per_reviewer, "rounds": len(plain), "steady": steady,
         "kill": killed,
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count()},
-        "load_average": {"before": [round(v, 2) for v in load_before],
-                         "after": [round(v, 2) for v in os.getloadavg()]},
+        "conditions": conditions.as_dict(),
     }
     if flooded is not None:
         base_p95, flood_p95 = steady["latency_ms"]["p95"], flooded["latency_ms"]["p95"]

@@ -11,7 +11,8 @@ Every source is split by instruction with the project's one split scheme (``prom
 hash of the normalised last user turn; ``HELD_OUT_FRACTIONS``: test 30%, val 15%, train 55%): no question is in
 two splits, even when two rubrics (different ids) share it. Each variant is trained with ``promedical rm train`` on
 train, calibrated on val, evaluated with ``promedical rm eval`` on test. Labelled sets, runs and reports go
-under ``--work`` (default ``/tmp/promedical-rm-quality``); the Markdown table is printed at the end. The
+under ``--work`` (default ``/tmp/promedical-rm-quality``); the Markdown table is printed at the end, with the load
+average and core count before and after (also in ``reports/summary.json``). The
 configs read long responses in overlapping windows (input scheme ``windows/1``); the last column counts the test
 responses still read only in part.
 
@@ -27,6 +28,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from promedical.machine import Conditions
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PROMEDICAL_SHARED_DATA", ROOT / ".." / "shared" / "data"))
@@ -130,6 +133,8 @@ def main() -> None:
     if not SHARED.is_dir():
         raise SystemExit(f"shared data not found at {SHARED}")
     work: Path = args.work
+    conditions = Conditions()
+    conditions.start()
     counts = build_sets(work)
     print(json.dumps(counts, sort_keys=True), file=sys.stderr)
     data = {s: str(work / "data" / s) for s in ("train", "val", "test")}
@@ -148,7 +153,11 @@ def main() -> None:
         reports[name]["train"] = {k: trained.get(k) for k in ("train_loss", "global_step", "counts", "thresholds")}
         (report_dir / "summary.json").write_text(json.dumps({"counts": counts, "reports": reports}, indent=2))
         print(table(reports), file=sys.stderr, flush=True)
+    conditions.stop()
+    (report_dir / "summary.json").write_text(json.dumps({"counts": counts, "reports": reports,
+                                                         "conditions": conditions.as_dict()}, indent=2))
     print(table(reports))
+    print(f"\nConditions: {conditions.markdown()}")
 
 
 if __name__ == "__main__":

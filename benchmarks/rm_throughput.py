@@ -5,7 +5,8 @@ K criteria (default 10) against responses of about 300 tokens, on a decoder back
 the head's weights, and the check that both paths give the same scores is just as strict. Naive scoring runs the
 K full sequences as one padded batch; prefix-shared runs the instruction+response once and the K criterion
 suffixes as one batch over the copied KV cache. Prints one JSON object with wall-clock rates and CPU-time rates
-(process time: on a machine shared with other jobs, wall time mostly measures the neighbours).
+(process time: on a machine shared with other jobs, wall time mostly measures the neighbours) and the load
+average and core count before and after (``conditions``).
 
     nice -n 10 python benchmarks/rm_throughput.py --backbone smollm2 --criteria 10 --response-tokens 300
 """
@@ -15,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
+
+from promedical.machine import Conditions
 
 CRITERIA = [
     "Recognises the symptoms as a possible heart attack that needs emergency care now",
@@ -76,6 +79,8 @@ def main() -> None:
     suffix_lens = [len(enc.suffix(c.text, c.tier, c.polarity)) for c in groups[0].criteria]
     score_shared(rm, groups[:1], batch_size=args.criteria)  # warm-up both paths
     score_naive(rm, groups[:1], batch_size=args.criteria)
+    conditions = Conditions()
+    conditions.start()
     timings: dict[str, list[float]] = {"naive": [], "shared": []}
     cpu: dict[str, list[float]] = {"naive": [], "shared": []}
     results = {}
@@ -85,6 +90,7 @@ def main() -> None:
             results[name] = fn(rm, groups, batch_size=args.criteria)
             timings[name].append(time.perf_counter() - start)
             cpu[name].append(time.process_time() - start_cpu)
+    conditions.stop()
     pairs = args.responses * args.criteria
     diff = max(abs(a - b) for ga, gb in zip(results["naive"], results["shared"], strict=True)
                for a, b in zip(ga, gb, strict=True))
@@ -107,6 +113,7 @@ def main() -> None:
         "max_abs_score_diff": diff,
         "timings_s": timings,
         "threads": torch.get_num_threads(),
+        "conditions": conditions.as_dict(),
     }, indent=2))
 
 
