@@ -11,8 +11,9 @@ import pytest
 from promedical.data.exports import pair_rows
 from promedical.data.preferences import build_pairs
 from promedical.io import UserError, write_jsonl
-from promedical.rl.baselines import ScalarRMReward, read_pairs, run_dpo
+from promedical.rl.baselines import ScalarRMReward
 from promedical.rl.config import DPOSettings
+from promedical.rl.dpo import read_pairs, run_dpo
 from promedical.rl.grpo import run
 from promedical.rubrics.scoring import statuses_by_response
 from promedical.samples import load_responses, load_rubrics, load_verdicts

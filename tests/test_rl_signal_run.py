@@ -110,8 +110,8 @@ def test_stop_after_dead_steps_exits_2_with_advice(tmp_path: Path) -> None:
 def test_report_to_is_validated_with_one_line(tmp_path: Path) -> None:
     from promedical.config import load_settings
     from promedical.reward.config import RMTrainConfig
-    from promedical.rl.baselines import dpo_args
     from promedical.rl.config import DPOSettings, GRPOSettings
+    from promedical.rl.dpo import dpo_args
 
     overrides = [f"rubrics=[{SAMPLE_RUBRICS}]", f"output_dir={tmp_path}"]
     with pytest.raises(UserError, match=r"report_to.*unknown integration 'tensorbored'"):

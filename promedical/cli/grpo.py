@@ -50,8 +50,8 @@ def dpo(
 ) -> None:
     """DPO baseline (TRL DPOTrainer) on lexicographic preference pairs; resumes from the last checkpoint."""
     from promedical.config import load_settings
-    from promedical.rl.baselines import run_dpo
     from promedical.rl.config import DPOSettings
+    from promedical.rl.dpo import run_dpo
 
     settings = load_settings(DPOSettings, config, overrides or [])
     with progress(disable=json_out) as bar:

@@ -4,7 +4,9 @@ Read top to bottom: settings -> prompt set (one row per prompt: chat ``prompt`` 
 function (``RubricReward`` through a judge, or the scalar implicit-RM baseline) -> ``GRPOConfig`` with the paper's
 values set explicitly -> policy (optionally LoRA via PEFT) -> ``GRPOTrainer`` -> train (resuming from the last
 checkpoint in the run directory) -> final policy (LoRA merged) under ``<run>/final`` -> resolved config and
-manifest in the run directory (``grpo.config.json``, ``grpo.manifest.json``).
+manifest in the run directory (``grpo.config.json``, ``grpo.manifest.json``). Policy loading, checkpoints and the
+final save are shared with DPO (``promedical.rl.trainer``); the scalar baseline's reward is in
+``promedical.rl.baselines``.
 """
 
 from __future__ import annotations
@@ -12,12 +14,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from promedical.io import UserError, iter_jsonl, read_rubrics
-from promedical.rl.config import GRPOSettings, LoraSettings, RewardSettings
+from promedical.io import UserError, iter_jsonl, read_rubrics, write_json
+from promedical.rl.baselines import ScalarRMReward
+from promedical.rl.config import GRPOSettings, RewardSettings
 from promedical.rl.monitor_callback import MonitorCallback, TrainScorer
 from promedical.rl.rewards import RewardHistory, RubricReward, load_reward_judge
 from promedical.rl.signal import SignalTracker, Warn, signal_callback, with_rates
+from promedical.rl.trainer import (
+    final_metrics,
+    last_checkpoint,
+    load_policy,
+    on_cpu,
+    peft_config,
+    quiet_printer,
+    save_final,
+    write_log_history,
+)
 from promedical.rubrics.schema import Rubric
+from promedical.runs import write_manifest
 
 STAGE = "grpo"
 
@@ -63,30 +77,12 @@ def build_reward(reward: RewardSettings, rubrics: dict[str, Rubric], policy_name
                  history: RewardHistory) -> Any:
     """The reward function the settings name (hierarchical rubric reward, or the scalar implicit-RM baseline)."""
     if reward.mode == "scalar":
-        from promedical.rl.baselines import ScalarRMReward
-
         return ScalarRMReward.from_spec(reward.judge, rubrics, history=history,
                                         max_unscored_rate=reward.max_unscored_rate)
     judge = load_reward_judge(reward.judge, concurrency=reward.concurrency, timeout=reward.timeout,
                               retries=reward.retries)
     return RubricReward(rubrics, judge, reward.params, policy_name=policy_name, history=history,
                         max_unscored_rate=reward.max_unscored_rate)
-
-
-def peft_config(lora: LoraSettings | None) -> Any:
-    if lora is None:
-        return None
-    from peft import LoraConfig
-
-    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                      target_modules=lora.target_modules, task_type="CAUSAL_LM")
-
-
-def on_cpu() -> bool:
-    """No GPU: train on CPU, which also makes ``accelerate launch`` run several CPU processes over gloo."""
-    import torch
-
-    return not torch.cuda.is_available()
 
 
 def grpo_args(s: GRPOSettings) -> Any:
@@ -128,21 +124,6 @@ def grpo_args(s: GRPOSettings) -> Any:
         disable_tqdm=True,
         **vllm,
     )
-
-
-def load_policy(name: str) -> tuple[Any, Any]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from promedical.models import resolve_model
-    from promedical.reward.model import quiet_transformers
-
-    quiet_transformers()
-    path = resolve_model(name)
-    tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path)
-    return model, tokenizer
 
 
 def train_scorer(reward: Any) -> TrainScorer:
@@ -212,58 +193,11 @@ def build_trainer(s: GRPOSettings, extra_callbacks: list[Any] | None = None,
     return trainer, reward, monitor
 
 
-def quiet_printer(trainer: Any) -> None:
-    """Keep stdout for ``--json``: the trainer's own printer writes every log dict there."""
-    from transformers import PrinterCallback
-
-    trainer.remove_callback(PrinterCallback)
-
-
-def last_checkpoint(output_dir: str) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
-
-
-def save_final(trainer: Any, output_dir: str | Path) -> Path:
-    """The trained policy as a plain transformers checkpoint (LoRA merged), usable as ``hf:<run>/final``."""
-    target = Path(output_dir) / "final"
-    model = trainer.model
-    if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
-    model.save_pretrained(target)
-    trainer.processing_class.save_pretrained(target)
-    return target
-
-
-def final_metrics(log_history: list[dict[str, Any]]) -> dict[str, Any]:
-    """The last logged value of every reward component and monitor (what the manifest records)."""
-    out: dict[str, Any] = {}
-    for entry in log_history:
-        for key, value in entry.items():
-            if key.startswith(("rubric/", "monitor/", "probe/", "rewards/", "reward", "kl", "train_")):
-                out[key] = value
-    return out
-
-
-def write_log_history(out: Path, stage: str, log_history: list[dict[str, Any]]) -> Path:
-    """The trainer's whole log history beside the manifest (checkpoints hold it only up to their step): what
-    ``promedical grpo curves`` plots."""
-    from promedical.io import write_json
-
-    path = out / f"{stage}.log_history.json"
-    write_json(path, log_history)
-    return path
-
-
 def run(s: GRPOSettings, extra_callbacks: list[Any] | None = None, warn: Warn | None = None) -> dict[str, Any]:
     """Train (resuming when the run directory has a checkpoint) and write the final policy, config and manifest.
 
     When ``signal.stop_after_dead_steps`` stopped the run, the manifest (with the signal series) is still written,
     no final policy is saved, and ``UserError`` says what to change."""
-    from promedical.io import write_json
-    from promedical.runs import write_manifest
-
     out = Path(s.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / f"{STAGE}.config.json", s.model_dump(mode="json"))  # before training: visible while it runs
