@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from promedical.io import UserError
+from promedical.files import UserError
 
 C = TypeVar("C", bound=BaseModel)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from promedical import __version__
 from promedical.hashing import file_sha256
-from promedical.io import write_json
+from promedical.files import write_json
 
 _TRACKED_PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "pydantic", "numpy")
 
