@@ -74,8 +74,7 @@ def llama_server(workdir: Path, threads: int) -> Iterator[str]:
     from promedical.llm.llamacpp import LlamaServer
     from promedical.models import smollm2_gguf
 
-    server = LlamaServer(smollm2_gguf(), workdir / "llama-server.log", extra_args=("--n_threads", str(threads)),
-                         nice=10)
+    server = LlamaServer(smollm2_gguf(), workdir / "llama-server.log", n_threads=threads, nice=10)
     with server:
         yield server.spec()
 

@@ -1,9 +1,12 @@
 """Start llama.cpp's OpenAI-compatible server (llama-cpp-python) on loopback for a GGUF model, and stop it.
 
 Used by the quickstart and the tests; on a GPU box a user would rather point ``openai:<model>@<url>`` at a vLLM
-server. The default extra arguments evaluate prompts one token per micro-batch (``--n_ubatch 1``): some
-llama.cpp CPU builds crash in their batched kernels on some processors; outputs are identical, prefill slower.
-Set ``PROMEDICAL_LLAMA_SERVER_ARGS`` (e.g. to an empty string) to change them.
+server. Prompts are evaluated in llama.cpp's default multi-token micro-batches (several times faster prefill than
+one token at a time) wherever a one-off probe (``llamacpp_probe``, cached per build, CPU and model) shows that this
+build survives them; where it does not (native builds whose AMX kernels fault on machines that advertise AMX but do
+not let a process use it), the server gets ``--n_ubatch 1`` and says so once on stderr: same outputs, slower
+prefill. ``n_threads`` (default: the usable cores) applies to generation and to prompt evaluation alike.
+``PROMEDICAL_LLAMA_SERVER_ARGS``, when set (even to an empty string), replaces the probe's choice.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+
+from promedical.llm.llamacpp_probe import probe_batching
+from promedical.machine import usable_cpus
 
 DEFAULT_ALIAS = "smollm2"
 
@@ -42,8 +48,12 @@ def available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
-def server_args() -> list[str]:
-    return os.environ.get("PROMEDICAL_LLAMA_SERVER_ARGS", "--n_ubatch 1").split()
+def server_args(gguf: Path, n_threads: int | None = None) -> list[str]:
+    """Micro-batch arguments: the user's ``PROMEDICAL_LLAMA_SERVER_ARGS`` if set, else what the probe allows."""
+    override = os.environ.get("PROMEDICAL_LLAMA_SERVER_ARGS")
+    if override is not None:
+        return override.split()
+    return [] if probe_batching(gguf, n_threads=n_threads).batched_ok else ["--n_ubatch", "1"]
 
 
 class LlamaServer:
@@ -51,9 +61,12 @@ class LlamaServer:
 
     def __init__(self, gguf: Path, log: Path, alias: str = DEFAULT_ALIAS, n_ctx: int = 4096,
                  port: int | None = None, startup_timeout: float = 180.0, extra_args: tuple[str, ...] = (),
-                 nice: int = 0) -> None:
+                 nice: int = 0, n_threads: int | None = None) -> None:
         self.gguf, self.log, self.alias, self.n_ctx = gguf, log, alias, n_ctx
         self.extra_args, self.nice = extra_args, nice
+        # llama-cpp-python's own default is half the cores for generation (one thread on two cores).
+        self.n_threads = n_threads or usable_cpus()
+        self._batch_args: list[str] | None = None
         self.port = port or free_port()
         self.startup_timeout = startup_timeout
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
@@ -61,10 +74,13 @@ class LlamaServer:
 
     @property
     def command(self) -> list[str]:
+        if self._batch_args is None:  # probed (or read from the probe cache) once per server
+            self._batch_args = server_args(self.gguf, self.n_threads)
         prefix = ["nice", "-n", str(self.nice)] if self.nice else []
+        threads = ["--n_threads", str(self.n_threads), "--n_threads_batch", str(self.n_threads)]
         return [*prefix, sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf), "--model_alias",
                 self.alias, "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx),
-                "--verbose", "False", *server_args(), *self.extra_args]
+                "--verbose", "False", *threads, *self._batch_args, *self.extra_args]
 
     def spec(self) -> str:
         """The judge/generator spec for this server (llama-cpp-python's structured-output flavour)."""
