@@ -7,7 +7,7 @@ import math
 import pytest
 
 from promedical.io import UserError
-from promedical.judge.lexical import LexicalJudge, parse_lexical_spec
+from promedical.judge.lexical import LexicalJudge
 from promedical.rl.rewards import RubricReward, completion_text, component_metrics, load_reward_judge
 from promedical.rubrics.records import Response, Status
 from promedical.rubrics.schema import Tier
@@ -114,11 +114,10 @@ def test_component_metrics_by_hand() -> None:
 def test_completion_text_and_lexical_specs() -> None:
     assert completion_text("plain") == "plain"
     assert completion_text([{"role": "assistant", "content": "chat"}]) == "chat"
-    assert parse_lexical_spec("hf:smollm2") is None
     judge = load_reward_judge("lexical:0.4")
     assert isinstance(judge, LexicalJudge) and judge.threshold == 0.4
     with pytest.raises(UserError):
-        parse_lexical_spec("lexical:high")
+        load_reward_judge("lexical:high")
     with pytest.raises(UserError):
         LexicalJudge(0.0)
 

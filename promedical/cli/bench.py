@@ -151,9 +151,7 @@ def run(
         stderr.print(f"judging {len(responses)} responses with {judge}")
         verdicts = judge_all(rubrics, responses, grader)
     finally:
-        close = getattr(grader, "close", None)
-        if close is not None:
-            close()
+        grader.close()
     write_jsonl(out / "verdicts.jsonl", verdicts)
     # No summary for a run that measured almost nothing: the verdicts (with their reasons) stay for inspection.
     check_verdicts(verdicts, max_unscored_rate, str(out / "verdicts.jsonl"))
@@ -294,9 +292,7 @@ def judge_eval_cmd(
         try:
             judged = list(grader.grade_many(todo))
         finally:
-            close = getattr(grader, "close", None)
-            if close is not None:
-                close()
+            grader.close()
         if out is not None:
             write_jsonl(out / "verdicts.jsonl", judged)
     try:

@@ -134,18 +134,17 @@ def run(
     judge = load_judge(judge_spec, config=config, timeout=timeout, retries=retries, concurrency=concurrency,
                        cache_path=cache_path)
     try:
-        if hasattr(judge, "usage"):
+        if judge.usage is not None:
             with _bar("judging", json_out) as hook:
                 verdicts = judge.grade_many(items, progress=hook)
-        else:  # e.g. the reward-model judge: no model calls to count
+        else:  # the lexical and reward-model judges: no model calls to count
             verdicts = judge.grade_many(items)
     finally:
-        if callable(getattr(judge, "close", None)):
-            judge.close()
-    usage: Usage | None = getattr(judge, "usage", None)
+        judge.close()
+    usage = judge.usage
     write_jsonl(out, verdicts)
-    # Judges without a model behind them (lexical, reward model) have no prompt, mode or completion cache.
-    template_version = getattr(judge, "template_version", None)
+    # Judges without a language model behind them (lexical, reward model) have no prompt, mode or completion cache.
+    template_version = judge.template_version
     summary: dict[str, Any] = {**summarise_verdicts(verdicts, usage or Usage()), "judge": judge.spec,
                                "template_version": template_version, "mode": mode if usage else None,
                                "out": str(out), "cache": str(cache_path) if cache_path and usage else None}
@@ -186,7 +185,7 @@ def pairwise(
     """Compare every pair of responses to the same rubric under its criteria, in both orders."""
     validate_max_rate(max_unscored_rate)
     _check_common(timeout, retries, concurrency, max_tokens, reasks)
-    if parse_spec(judge_spec).backend == "rm":
+    if not parse_spec(judge_spec).generates_text:
         fail(f"--judge: {judge_spec!r}: pairwise adjudication needs an LLM judge (openai: or hf:)")
     rubric_map = _rubric_map(rubrics)
     pairs = make_pairs(rubric_map, _responses(responses, rubric_map))

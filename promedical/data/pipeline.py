@@ -23,6 +23,7 @@ from promedical.data.pipeline_config import PipelineConfig
 from promedical.data.stages import STAGE_TABLE, Stage
 from promedical.hashing import content_hash, file_sha256
 from promedical.io import UserError, write_json
+from promedical.llm.cache import CachedGenerator
 from promedical.runs import write_manifest
 
 T = TypeVar("T")
@@ -143,7 +144,7 @@ class Runner:
         return generator
 
     def _llm_usage(self) -> dict[str, int]:
-        cached = [g for g in self._generators if hasattr(g, "hits") and hasattr(g, "misses")]
+        cached = [g for g in self._generators if isinstance(g, CachedGenerator)]
         if not cached:
             return {}
         return {"cache_hits": sum(g.hits for g in cached), "model_calls": sum(g.misses for g in cached)}

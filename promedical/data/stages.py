@@ -53,7 +53,9 @@ def read_instructions(path: Path) -> list[Instruction]:
 
 
 def _local_note(spec: str) -> str | None:
-    if spec.startswith("hf:"):
+    from promedical.llm.spec import parse_spec
+
+    if parse_spec(spec).backend == "hf":
         return f"{spec} is a small local model: its output is for exercising the pipeline, not for quality"
     return None
 
@@ -245,7 +247,8 @@ def stage_label(runner: Runner) -> dict[str, Any]:
     judge = load_judge(cfg.spec, config=PointwiseConfig(mode=cfg.mode, max_tokens=cfg.max_tokens,
                                                          reasks=cfg.reasks, grouped_template=cfg.template),
                        timeout=runner.config.timeout, cache_path=runner.cache_path)
-    runner.track(getattr(judge, "generator", None))
+    if judge.generator is not None:
+        runner.track(judge.generator)
     verdicts = []
     try:
         with runner.task("judge", len(responses)) as advance:
@@ -256,7 +259,7 @@ def stage_label(runner: Runner) -> dict[str, Any]:
     finally:
         judge.close()
     write_jsonl(runner.path(files.VERDICTS), verdicts)
-    return {"judge": cfg.spec, "template_version": getattr(judge, "template_version", None),
+    return {"judge": cfg.spec, "template_version": judge.template_version,
             **summarise_verdicts(verdicts), "note": _local_note(cfg.spec)}
 
 

@@ -6,7 +6,8 @@ This is the lexical floor, not a competent grader. Its verdicts come from
 criterion describes; polarity (a ``prohibited`` veto is violated when met) is applied by the scoring path.
 
 It is deterministic and instant, which makes it the judge of the reward-function contract tests and the
-"lexical baseline" in comparisons. Spec: ``lexical`` or ``lexical:<threshold>`` (default 0.5).
+"lexical baseline" in comparisons. Spec: ``lexical`` or ``lexical:<threshold>`` (default 0.5), parsed by
+``promedical.llm.spec`` like every spec.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import re
 from collections.abc import Sequence
 
 from promedical.io import UserError
+from promedical.judge.usage import ProgressHook, Usage
+from promedical.llm.protocol import Generator
+from promedical.llm.spec import LEXICAL
 from promedical.rubrics.records import Response, Status, Verdict
 from promedical.rubrics.schema import Rubric
 
@@ -37,7 +41,7 @@ def lexical_score(response: str, criterion: str) -> float:
     return len(wanted & content_words(response)) / len(wanted)
 
 
-SCHEME = "lexical"
+SCHEME = LEXICAL
 TEMPLATE_VERSION = "lexical-overlap/1"
 DEFAULT_THRESHOLD = 0.5
 
@@ -53,6 +57,8 @@ class LexicalJudge:
         self.spec = f"{SCHEME}:{threshold:g}"
         self.name = self.spec
         self.template_version = TEMPLATE_VERSION
+        self.usage: Usage | None = None  # no model calls to count
+        self.generator: Generator | None = None
 
     def grade(self, rubric: Rubric, response: Response) -> list[Verdict]:
         verdicts = []
@@ -71,22 +77,16 @@ class LexicalJudge:
             ))
         return verdicts
 
-    def grade_many(self, items: Sequence[tuple[Rubric, Response]]) -> list[Verdict]:
-        return [v for rubric, response in items for v in self.grade(rubric, response)]
+    def grade_many(self, items: Sequence[tuple[Rubric, Response]],
+                   progress: ProgressHook | None = None) -> list[Verdict]:
+        """Verdicts for every criterion of every (rubric, response); ``progress`` counts responses."""
+        hook = progress or ProgressHook()
+        hook.add_total(len(items))
+        out: list[Verdict] = []
+        for rubric, response in items:
+            out.extend(self.grade(rubric, response))
+            hook.advance(1)
+        return out
 
     def close(self) -> None:
         return None
-
-
-def parse_lexical_spec(spec: str) -> LexicalJudge | None:
-    """``lexical`` / ``lexical:<threshold>`` -> judge; ``None`` for any other spec."""
-    text = spec.strip()
-    if text == SCHEME:
-        return LexicalJudge()
-    head, sep, tail = text.partition(":")
-    if head != SCHEME or not sep:
-        return None
-    try:
-        return LexicalJudge(float(tail))
-    except ValueError:
-        raise UserError(f"judge spec {spec!r}: expected lexical:<threshold in (0, 1]>") from None

@@ -1,6 +1,7 @@
-"""Generator specs: one string on the command line selects a backend, a model and its endpoint.
+"""Specs: one string on the command line selects a backend, a model and its endpoint. Every spec of the package
+(generators and judges) is parsed here, and only here.
 
-Grammar: ``<backend>:<target>[#<option>=<value>[&...]]``.
+Grammar: ``<backend>:<target>[#<option>=<value>[&...]]``; ``lexical`` alone is the one spec without a target.
 
 * ``openai:<model>@<base_url>``: any OpenAI-compatible chat server, e.g.
   ``openai:qwen3-8b@http://127.0.0.1:8000/v1`` (vLLM), ``openai:smollm2@http://127.0.0.1:8080/v1#structured=json_object``
@@ -10,6 +11,13 @@ Grammar: ``<backend>:<target>[#<option>=<value>[&...]]``.
 * ``hf:<name-or-path>``: a local transformers model, e.g. ``hf:smollm2``, ``hf:/models/my-checkpoint``. Options
   ``batch`` (batch size, default 4) and ``constrained`` (``1``/``0``: schema-constrained decoding when
   lm-format-enforcer is installed).
+* ``rm:<checkpoint>`` (judges only): a calibrated reward-model checkpoint (``promedical.reward.judge``), or for the
+  implicit-RM baseline an RM trained without criteria; no options.
+* ``lexical`` or ``lexical:<threshold>`` (judges only): the content-word-overlap baseline
+  (``promedical.judge.lexical``), threshold in (0, 1]; no options.
+
+``openai`` and ``hf`` generate text (``load_generator``); ``promedical.judge.protocol.load_judge`` turns any of the
+four into a judge.
 
 Timeout, retry count and concurrency are arguments of ``load_generator`` (CLI options), not part of the spec: they
 do not change what a model answers, so they stay out of cache keys.
@@ -25,36 +33,72 @@ from promedical.llm.cache import CachedGenerator
 from promedical.llm.openai_compat import STRUCTURED_FLAVOURS, OpenAICompatGenerator
 from promedical.llm.protocol import Generator
 
+GENERATORS: tuple[str, ...] = ("openai", "hf")  # the backends that generate text
+LEXICAL = "lexical"
+# backend -> (the form of its spec, the options it may carry); a backend not listed here is refused by parse_spec
+BACKENDS: dict[str, tuple[str, frozenset[str]]] = {
+    "openai": ("openai:<model>@<base_url>", frozenset({"structured"})),
+    "hf": ("hf:<name-or-path>", frozenset({"batch", "constrained"})),
+    "rm": ("rm:<checkpoint>", frozenset()),
+    LEXICAL: ("lexical or lexical:<threshold in (0, 1]>", frozenset()),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class ParsedSpec:
     backend: str
     target: str
     options: dict[str, str]
+    spec: str = ""  # as given, for messages
+
+    @property
+    def generates_text(self) -> bool:
+        return self.backend in GENERATORS
 
 
 def parse_spec(spec: str) -> ParsedSpec:
-    """Split a spec into backend, target and options; ``UserError`` naming the spec when it is malformed."""
+    """Split a spec into backend, target and options; ``UserError`` naming the spec when it is malformed, names an
+    unknown backend, or carries an option its backend does not know."""
     text = spec.strip()
     backend, sep, rest = text.partition(":")
-    if not sep or not backend or not rest:
+    backend = backend.strip().lower()
+    if backend == LEXICAL and not sep:
+        return ParsedSpec(LEXICAL, "", {}, spec)
+    if not sep or not backend:
         raise UserError(f"judge/generator spec {spec!r}: expected <backend>:<target>, e.g. "
                         "openai:<model>@<base_url> or hf:<name-or-path>")
+    if backend not in BACKENDS:
+        raise UserError(f"spec {spec!r}: unknown backend {backend!r} ({', '.join(f'{b}:' for b in BACKENDS)})")
+    form, allowed = BACKENDS[backend]
     target, _, raw_options = rest.partition("#")
+    if not target.strip():
+        raise UserError(f"spec {spec!r}: expected {form}")
     options: dict[str, str] = {}
     for item in filter(None, raw_options.split("&")):
         key, eq, value = item.partition("=")
         if not eq or not key:
             raise UserError(f"spec {spec!r}: option {item!r} is not key=value")
         options[key.strip()] = value.strip()
-    return ParsedSpec(backend.strip().lower(), target.strip(), options)
+    _check_options(spec, options, allowed)
+    return ParsedSpec(backend, target.strip(), options, spec)
 
 
-def _check_options(spec: str, options: dict[str, str], allowed: set[str]) -> None:
+def lexical_threshold(parsed: ParsedSpec) -> float | None:
+    """The threshold of a ``lexical:<threshold>`` spec; ``None`` for plain ``lexical`` (the judge's default).
+    The range (0, 1] is the judge's to check."""
+    if not parsed.target:
+        return None
+    try:
+        return float(parsed.target)
+    except ValueError:
+        raise UserError(f"judge spec {parsed.spec!r}: expected lexical:<threshold in (0, 1]>") from None
+
+
+def _check_options(spec: str, options: dict[str, str], allowed: frozenset[str]) -> None:
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise UserError(
-            f"spec {spec!r}: unknown option(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
+            f"spec {spec!r}: unknown option(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed)) or 'none'})"
         )
 
 
@@ -62,7 +106,6 @@ def _openai(spec: str, parsed: ParsedSpec, *, timeout: float, retries: int, conc
     model, at, base_url = parsed.target.rpartition("@")
     if not at or not model or not base_url.startswith(("http://", "https://")):
         raise UserError(f"spec {spec!r}: expected openai:<model>@<base_url> with an http(s) base URL")
-    _check_options(spec, parsed.options, {"structured"})
     structured = parsed.options.get("structured", "json_schema")
     if structured not in STRUCTURED_FLAVOURS:
         raise UserError(f"spec {spec!r}: structured={structured!r} is not one of {', '.join(STRUCTURED_FLAVOURS)}")
@@ -73,7 +116,6 @@ def _openai(spec: str, parsed: ParsedSpec, *, timeout: float, retries: int, conc
 def _hf(spec: str, parsed: ParsedSpec) -> Generator:
     from promedical.llm.hf_local import HFLocalGenerator
 
-    _check_options(spec, parsed.options, {"batch", "constrained"})
     try:
         batch = int(parsed.options.get("batch", "4"))
     except ValueError:
@@ -102,7 +144,7 @@ def load_generator(
     elif parsed.backend == "hf":
         generator = _hf(spec, parsed)
     else:
-        raise UserError(f"spec {spec!r}: unknown backend {parsed.backend!r} (openai:, hf:)")
+        raise UserError(f"spec {spec!r}: backend {parsed.backend!r} does not generate text (openai:, hf:)")
     if cache_path is not None:
         return CachedGenerator(generator, cache_path)
     return generator

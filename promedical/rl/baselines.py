@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from promedical.io import UserError
+from promedical.llm.spec import parse_spec
 from promedical.rl import monitors
 from promedical.rl.rewards import RewardHistory, completion_text
 from promedical.rl.signal import SignalTracker
@@ -44,9 +45,10 @@ class ScalarRMReward:
                   max_unscored_rate: float = 1.0) -> ScalarRMReward:
         from promedical.reward.model import load_rm
 
-        scheme, sep, path = spec.partition(":")
-        if scheme != "rm" or not sep or not path:
+        parsed = parse_spec(spec)
+        if parsed.backend != "rm":
             raise UserError(f"reward.judge {spec!r}: the scalar baseline needs rm:<checkpoint of an implicit RM>")
+        path = parsed.target
         rm = load_rm(path)
         if rm.card.explicit:
             raise UserError(f"{path}: rm.json: template: {rm.card.template} injects criteria; the implicit-RM baseline "

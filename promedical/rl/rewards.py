@@ -157,7 +157,7 @@ class RubricReward:
     def check_unscored(self) -> None:
         """Stop training (``UnscoredRateError``) once too many of the reward's verdicts have been unscored."""
         check_rate(len(self.unscored_reasons), self.verdicts_total, self.max_unscored_rate,
-                   f"reward.judge {getattr(self.judge, 'spec', '?')}", reasons=self.unscored_reasons)
+                   f"reward.judge {self.judge.spec}", reasons=self.unscored_reasons)
 
     def score_texts(self, rubric_ids: Sequence[str], texts: Sequence[str], step: int = 0) -> list[Scores | None]:
         """Scores per completion (``None`` when its rubric id is unknown); the reward is ``Scores.reward``."""
