@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from promedical import __version__
-from promedical.hashing import file_sha256
 from promedical.files import write_json
+from promedical.hashing import file_sha256
 
 _TRACKED_PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "pydantic", "numpy")
 
