@@ -60,7 +60,7 @@ def create_app(url: str, *, run_migrations: bool = True, secure_cookies: bool = 
     app.state.trusted_gate = HashGate(concurrency=1, rate=1.0, burst=2)
     app.state.throttle = throttle or LoginThrottle()
     app.state.devices = DeviceCookies()
-    app.add_middleware(security.BodyLimit)
+    app.add_middleware(security.BodyLimit, refuse=error_response)
     app.add_middleware(security.SecurityHeaders, hsts=secure_cookies)  # outermost: sees every response
 
     @app.exception_handler(Exception)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -92,10 +92,14 @@ def body_limit(path: str) -> int:
 
 
 class BodyLimit:
-    """Refuse bodies over ``body_limit(path)`` with 413 before they are parsed (see the module docstring)."""
+    """Refuse bodies over ``body_limit(path)`` with 413 before they are parsed (see the module docstring).
 
-    def __init__(self, app: ASGIApp) -> None:
+    ``refuse(request, status, message)`` renders the refusal like every other error page (the app passes
+    ``web.error_response``; web imports this module, so it cannot be imported here)."""
+
+    def __init__(self, app: ASGIApp, refuse: Callable[[Any, int, str], Any]) -> None:
         self.app = app
+        self.refuse = refuse
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -104,7 +108,7 @@ class BodyLimit:
         limit = body_limit(scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _refuse(scope, send, limit)
+            await _refuse(scope, send, limit, self.refuse)
             return
         seen = 0
 
@@ -130,10 +134,8 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _refuse(scope: Scope, send: Send, limit: int) -> None:
+async def _refuse(scope: Scope, send: Send, limit: int, error_response: Callable[[Any, int, str], Any]) -> None:
     from starlette.requests import Request
-
-    from promedical.review.web import error_response  # late: web imports this module
 
     async def no_body() -> Message:
         return {"type": "http.disconnect"}
