@@ -10,7 +10,8 @@ module ``pkg.name`` when that is a module, else to ``pkg``. The implicit import 
 the layers below it, never from a layer above:
 
 0. foundation: the package root (version), ``files`` (JSONL, atomic writes, ``UserError``), ``hashing``,
-   ``interrupt``, ``stats``, ``config``, ``runs``, ``models``, ``report_to``: no record type of the project;
+   ``interrupt``, ``stats``, ``config``, ``runs``, ``models``, ``report_to``, ``machine``: no record type of the
+   project;
 1. records, the one scoring path and the edge where files become records: ``rubrics/``, ``io`` (reads rubrics,
    responses and verdicts), ``samples/``, ``unscored``;
 2. model access and expert labels: ``llm/``, ``labels/``;
@@ -22,8 +23,8 @@ the layers below it, never from a layer above:
    ``rl/``, ``bench/``, ``review/``;
 7. the front: ``quickstart``, ``cli/``, ``__main__``.
 
-A module's layer is that of the longest entry below that prefixes its name. Run this file directly to print the
-cycles and upward imports found.
+A module's layer is that of the longest entry below that prefixes its name (the root's entry is the root's alone).
+Run this file directly to print the cycles and upward imports found.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ PACKAGE = "promedical"
 LAYERS: dict[str, int] = {
     "promedical": 0, "promedical.files": 0, "promedical.hashing": 0, "promedical.interrupt": 0, "promedical.stats": 0,
     "promedical.config": 0, "promedical.runs": 0, "promedical.models": 0, "promedical.report_to": 0,
+    "promedical.machine": 0,
     "promedical.rubrics": 1, "promedical.io": 1, "promedical.samples": 1, "promedical.unscored": 1,
     "promedical.llm": 2, "promedical.labels": 2,
     "promedical.judge": 3,
@@ -127,7 +129,10 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def layer(module: str) -> int:
-    owner = _owner(module, dict.fromkeys(LAYERS, Path()))
+    if module == PACKAGE:
+        return LAYERS[PACKAGE]
+    # The root's entry covers the root alone: a new top-level module must be given its layer.
+    owner = _owner(module, {name: Path() for name in LAYERS if name != PACKAGE})
     if owner is None:
         raise KeyError(f"{module}: no layer declared in LAYERS")
     return LAYERS[owner]
