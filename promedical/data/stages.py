@@ -28,7 +28,7 @@ from promedical.rubrics.schema import Rubric
 T = TypeVar("T")
 
 
-class Runner(Protocol):
+class StageRun(Protocol):
     """What a stage body needs from the run it is part of (``promedical.data.pipeline.Runner`` provides it)."""
 
     config: PipelineConfig
@@ -60,13 +60,13 @@ def _local_note(spec: str) -> str | None:
     return None
 
 
-def _generator(runner: Runner, spec: str) -> Any:
+def _generator(runner: StageRun, spec: str) -> Any:
     from promedical.llm.spec import load_generator
 
     return runner.track(load_generator(spec, timeout=runner.config.timeout, cache_path=runner.cache_path))
 
 
-def stage_sources(runner: Runner) -> dict[str, Any]:
+def stage_sources(runner: StageRun) -> dict[str, Any]:
     from promedical.data.sources import load_source, resolve_path
     from promedical.rubrics.importers import import_file
 
@@ -88,7 +88,7 @@ def stage_sources(runner: Runner) -> dict[str, Any]:
     return {"instructions": len(instructions), "physician_rubrics": len(physician), "sources": reports}
 
 
-def stage_dedup(runner: Runner) -> dict[str, Any]:
+def stage_dedup(runner: StageRun) -> dict[str, Any]:
     from functools import partial
 
     from promedical.data.dedup import deduplicate
@@ -104,7 +104,7 @@ def stage_dedup(runner: Runner) -> dict[str, Any]:
             "examples": [d.as_dict() for d in result.dropped[:3]]}
 
 
-def stage_difficulty(runner: Runner) -> dict[str, Any]:
+def stage_difficulty(runner: StageRun) -> dict[str, Any]:
     from promedical.data.difficulty import DIFFICULTY_PROMPT_VERSION, score_difficulty
 
     items = read_instructions(runner.path(files.INSTRUCTIONS_DEDUP))
@@ -130,7 +130,7 @@ def stage_difficulty(runner: Runner) -> dict[str, Any]:
             "keep_unscored": cfg.keep_unscored, **result.counts(), "notes": notes}
 
 
-def stage_labels(runner: Runner) -> dict[str, Any]:
+def stage_labels(runner: StageRun) -> dict[str, Any]:
     from promedical.data.labels import LABELS_VERSION, label_instructions
 
     items = read_instructions(runner.path(files.INSTRUCTIONS_RATED))
@@ -142,7 +142,7 @@ def stage_labels(runner: Runner) -> dict[str, Any]:
     return {"input": len(items), "labeller": f"MiniLM nearest prototype ({LABELS_VERSION})", **counts}
 
 
-def stage_draft(runner: Runner) -> dict[str, Any]:
+def stage_draft(runner: StageRun) -> dict[str, Any]:
     from promedical.data.drafting import (
         DRAFT_CHECKS_VERSION,
         DRAFT_PROMPT_VERSION,
@@ -191,7 +191,7 @@ def stage_draft(runner: Runner) -> dict[str, Any]:
             "note": _local_note(cfg.drafter)}
 
 
-def stage_review(runner: Runner) -> dict[str, Any]:
+def stage_review(runner: StageRun) -> dict[str, Any]:
     from promedical.data.review_rounds import ingest_decisions
 
     rubrics = read_rubrics([runner.path(files.RUBRICS_DRAFTED)])
@@ -218,7 +218,7 @@ def stage_review(runner: Runner) -> dict[str, Any]:
             "pool": len(pool)}
 
 
-def stage_candidates(runner: Runner) -> dict[str, Any]:
+def stage_candidates(runner: StageRun) -> dict[str, Any]:
     from promedical.data.candidates import CandidateSettings, generate_candidates
 
     cfg = runner.config.candidates
@@ -236,7 +236,7 @@ def stage_candidates(runner: Runner) -> dict[str, Any]:
     return {**counts, "notes": notes}
 
 
-def stage_label(runner: Runner) -> dict[str, Any]:
+def stage_label(runner: StageRun) -> dict[str, Any]:
     from promedical.judge.pointwise import PointwiseConfig
     from promedical.judge.protocol import load_judge
     from promedical.judge.summary import summarise_verdicts
@@ -263,7 +263,7 @@ def stage_label(runner: Runner) -> dict[str, Any]:
             **summarise_verdicts(verdicts), "note": _local_note(cfg.spec)}
 
 
-def stage_pairs(runner: Runner) -> dict[str, Any]:
+def stage_pairs(runner: StageRun) -> dict[str, Any]:
     from promedical.data.preferences import PairReport, PairRule, build_pairs, expand_pair
     from promedical.rubrics.scoring import statuses_by_response
 
@@ -293,7 +293,7 @@ def stage_pairs(runner: Runner) -> dict[str, Any]:
             "expansion": dict(expansion), "verdicts_unscored": unscored}
 
 
-def stage_split(runner: Runner) -> dict[str, Any]:
+def stage_split(runner: StageRun) -> dict[str, Any]:
     from promedical.data.splits import split_rubrics
 
     cfg = runner.config.splits
@@ -317,7 +317,7 @@ def stage_split(runner: Runner) -> dict[str, Any]:
     return index["splits"]
 
 
-def stage_export(runner: Runner) -> dict[str, Any]:
+def stage_export(runner: StageRun) -> dict[str, Any]:
     from promedical.data.exports import export_all
 
     index = json.loads(runner.path(files.SPLITS_INDEX).read_text(encoding="utf-8"))
@@ -332,7 +332,7 @@ def stage_export(runner: Runner) -> dict[str, Any]:
     return out
 
 
-def stage_audit(runner: Runner) -> dict[str, Any]:
+def stage_audit(runner: StageRun) -> dict[str, Any]:
     from promedical.data.audit import audit, load_side
 
     cfg = runner.config.splits
@@ -359,7 +359,7 @@ class Stage:
     """
 
     name: str
-    run: Callable[[Runner], dict[str, Any]]
+    run: Callable[[StageRun], dict[str, Any]]
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
 
