@@ -29,6 +29,18 @@ def usable_cpus() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def idle_cpus(read_load: LoadReader = os.getloadavg, cpus: int | None = None) -> int:
+    """Usable cores minus the 1-minute load average, rounded, at least 1: a thread count that does not oversubscribe.
+
+    Libraries that split each step across threads and spin at a barrier until all have finished (ggml, OpenMP)
+    slow down sharply when one thread is descheduled by other work on its core: on 2 shared cores at a load of
+    about 5, a llama.cpp server evaluating one token per micro-batch ran 3.6-10x slower with 2 threads than with 1
+    (docs/benchmarks.md, llama.cpp prefill).
+    """
+    usable = usable_cpus() if cpus is None else cpus
+    return max(1, min(usable, int(usable - read_load()[0] + 0.5)))
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """Load average (1, 5, 15 min) and core counts at one moment."""

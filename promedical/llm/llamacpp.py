@@ -1,13 +1,13 @@
 """Start llama.cpp's OpenAI-compatible server (llama-cpp-python) on loopback for a GGUF model, and stop it.
 
-Used by the quickstart and the tests; on a GPU box a user would rather point ``openai:<model>@<url>`` at a vLLM
-server. Prompts are evaluated in llama.cpp's default multi-token micro-batches (several times faster prefill than
-one token at a time) wherever a one-off probe (``llamacpp_probe``, cached per build, CPU and model) shows that this
-build survives them; where it does not (native builds whose AMX kernels fault on machines that advertise AMX but do
-not let a process use it), the server gets ``--n_ubatch 1`` and says so once on stderr: same outputs, slower
-prefill. ``n_threads`` (default: the usable cores) applies to generation and to prompt evaluation alike.
-``PROMEDICAL_LLAMA_SERVER_ARGS``, when set (even to an empty string), replaces the probe's choice.
-"""
+Used by the quickstart, the tests and the benchmarks; on a GPU box a user would rather point
+``openai:<model>@<url>`` at a vLLM server. Prompts are evaluated in llama.cpp's default multi-token micro-batches
+(faster prefill than one token at a time: docs/benchmarks.md) wherever a one-off probe (``llamacpp_probe``, cached
+per build, CPU and model) shows that this build survives them; where it does not (native builds whose AMX kernels
+fault on machines that advertise AMX but do not let a process use it), the server gets ``--n_ubatch 1`` and the
+launcher says so once on stderr. ``n_threads`` (default: the usable cores not busy at launch,
+``promedical.machine.idle_cpus``) applies to generation and to prompt evaluation alike.
+``PROMEDICAL_LLAMA_SERVER_ARGS``, when set (even to an empty string), replaces the probe's choice."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from types import TracebackType
 import httpx
 
 from promedical.llm.llamacpp_probe import probe_batching
-from promedical.machine import usable_cpus
+from promedical.machine import idle_cpus
 
 DEFAULT_ALIAS = "smollm2"
 
@@ -64,8 +64,10 @@ class LlamaServer:
                  nice: int = 0, n_threads: int | None = None) -> None:
         self.gguf, self.log, self.alias, self.n_ctx = gguf, log, alias, n_ctx
         self.extra_args, self.nice = extra_args, nice
-        # llama-cpp-python's own default is half the cores for generation (one thread on two cores).
-        self.n_threads = n_threads or usable_cpus()
+        # llama-cpp-python's own default is half the cores for generation (one thread on two cores); every usable
+        # core is faster on a quiet machine, but on a busy one threads that wait for a descheduled sibling at each
+        # step's barrier are far slower than fewer threads (docs/benchmarks.md): the cores not already busy.
+        self.n_threads = n_threads or idle_cpus()
         self._batch_args: list[str] | None = None
         self.port = port or free_port()
         self.startup_timeout = startup_timeout
