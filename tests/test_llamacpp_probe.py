@@ -100,7 +100,7 @@ def test_real_probe_and_shipped_server_serve_a_long_prompt(gguf: Path, tmp_path:
     assert llamacpp_probe.probe_batching(gguf).cached
     server = llamacpp.LlamaServer(gguf, tmp_path / "server.log", startup_timeout=120)
     command = server.command
-    assert command[command.index("--n_threads") + 1] == str(usable_cpus())
+    assert 1 <= int(command[command.index("--n_threads") + 1]) <= usable_cpus()  # the idle cores at launch
     assert ("--n_ubatch" in command) is not result.batched_ok  # batched defaults exactly where the probe passed
     prompt = "Summarise the case. " + " ".join(f"Visit {i}: blood pressure was normal." for i in range(160))
     with server as base:

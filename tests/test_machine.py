@@ -11,7 +11,7 @@ import io
 import json
 import os
 
-from promedical.machine import Conditions, snapshot, usable_cpus
+from promedical.machine import Conditions, idle_cpus, snapshot, usable_cpus
 
 
 def test_usable_cpus_follows_the_affinity_mask() -> None:
@@ -52,3 +52,13 @@ def test_quiet_machine_does_not_warn() -> None:
         pass
     assert stream.getvalue() == ""  # equal to the core count is not above it
     assert conditions.as_dict()["busy"] is False and "not quiet" not in conditions.markdown()
+
+
+def test_idle_cpus_leaves_busy_cores_alone() -> None:
+    # Injected loads (fault injection): the thread count a launcher should use on 2 and on 16 cores.
+    assert idle_cpus(lambda: (0.3, 0.0, 0.0), cpus=2) == 2
+    assert idle_cpus(lambda: (1.2, 0.0, 0.0), cpus=2) == 1
+    assert idle_cpus(lambda: (5.0, 0.0, 0.0), cpus=2) == 1  # never below one
+    assert idle_cpus(lambda: (0.0, 0.0, 0.0), cpus=16) == 16
+    assert idle_cpus(lambda: (3.4, 0.0, 0.0), cpus=16) == 13
+    assert 1 <= idle_cpus() <= usable_cpus()
