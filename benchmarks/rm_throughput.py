@@ -52,8 +52,9 @@ def main() -> None:
 
     import torch
 
+    from promedical.reward.inputs import CriterionInput, Group
     from promedical.reward.model import fresh_rm
-    from promedical.reward.score import CriterionInput, Group, score_naive, score_shared
+    from promedical.reward.score import score_naive, score_shared
 
     torch.set_num_threads(args.threads)
     rm = fresh_rm(args.backbone, "explicit/1", max_length=4096)

@@ -6,8 +6,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from promedical.reward.inputs import CriterionInput, Group  # noqa: E402
 from promedical.reward.model import fresh_rm  # noqa: E402
-from promedical.reward.score import CriterionInput, Group, score_naive, score_shared  # noqa: E402
+from promedical.reward.score import score_naive, score_shared  # noqa: E402
 
 TIERS = ("proficiency", "bonus", "veto")
 

@@ -19,9 +19,10 @@ from promedical.reward.windows import INPUT_HEAD, INPUT_WINDOWS, WindowSettings,
 torch = pytest.importorskip("torch")
 
 from promedical.models import ModelNotAvailable  # noqa: E402
+from promedical.reward.inputs import CriterionInput, Group  # noqa: E402
 from promedical.reward.judge import RMJudge  # noqa: E402
 from promedical.reward.model import RewardModel, TierThreshold, fresh_rm, read_card, write_card  # noqa: E402
-from promedical.reward.score import CriterionInput, Group, score_groups  # noqa: E402
+from promedical.reward.score import score_groups  # noqa: E402
 from promedical.rubrics.records import Response, Status  # noqa: E402
 from promedical.rubrics.schema import Rubric  # noqa: E402
 

@@ -27,6 +27,17 @@ class LoraSettings(BaseModel):
     target_modules: list[str] | str = "all-linear"
 
 
+class EvidenceSettings(BaseModel):
+    """The evidence head (``promedical.reward.head``): fitted after the encoder on physician labels."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    physician_labels: list[str] = Field(default_factory=list)  # built from the shared data (reward.physician)
+    labels: list[str] = Field(default_factory=list)  # labelled sets (dirs) with more physician labels
+    folds: int = Field(default=5, ge=2)  # cross-fitting by question: the out-of-fold scores are the held-out estimate
+    c: float = Field(default=1.0, gt=0)  # inverse L2 strength of the logistic regression
+
+
 class RMTrainConfig(BaseModel):
     """Everything a reward-model training run depends on."""
 
@@ -39,7 +50,7 @@ class RMTrainConfig(BaseModel):
     # criterion) or head/1 (the response's head only; what models trained before windows/1 did)
     input: InputScheme = INPUT_WINDOWS
     windows: WindowSettings = Field(default_factory=WindowSettings)  # used by windows/1 only
-    train_data: list[str] = Field(min_length=1)  # labelled sets or CriterionPair JSONL files
+    train_data: list[str] = Field(default_factory=list)  # labelled sets or CriterionPair JSONL files
     val_data: list[str] = Field(default_factory=list)  # used for calibration after training
     output_dir: str
     pointwise_weight: float = Field(default=0.0, ge=0.0)  # > 0 adds BCE(sigmoid(score), satisfied) on points
@@ -72,6 +83,9 @@ class RMTrainConfig(BaseModel):
     # Constructions of promedical.reward.supervision built into <output_dir>/supervision from the shared data
     # folder before training; their train split joins train_data, their val split val_data.
     supervision: list[str] = Field(default_factory=list)
+    # Evidence head over the encoder (None: the encoder's score is the score). Its labels' questions are kept out
+    # of the encoder's data, so every out-of-fold score comes from models that never saw its question.
+    evidence: EvidenceSettings | None = None
     report_to: ReportTo = "none"  # training curves: none, tensorboard, wandb, trackio, ... or a list (as TRL takes)
 
     _report_to = field_validator("report_to")(check_report_to)
@@ -79,6 +93,8 @@ class RMTrainConfig(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> RMTrainConfig:
         get_template(self.template)
+        if not self.train_data and not self.supervision:
+            raise ValueError("train_data: give at least one labelled set, or supervision to build")
         for name in (self.train_split, self.val_split):
             if name is not None and name not in HELD_OUT_FRACTIONS:
                 raise ValueError(f"split {name!r} is not one of {', '.join(HELD_OUT_FRACTIONS)}")

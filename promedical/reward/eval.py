@@ -106,6 +106,13 @@ def calibration(points: Sequence[ScoredPoint], n_resamples: int, seed: int) -> d
     }
 
 
+def majority_class(labels: Sequence[bool]) -> float | None:
+    if not labels:
+        return None
+    share = sum(labels) / len(labels)
+    return max(share, 1.0 - share)
+
+
 def evaluate(points: Sequence[ScoredPoint], pairs: Sequence[ScoredPair], thresholds: Mapping[str, float],
              n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
     """The evaluation report (JSON-ready); metrics with no data are ``None``."""
@@ -132,6 +139,8 @@ def evaluate(points: Sequence[ScoredPoint], pairs: Sequence[ScoredPair], thresho
         "veto": veto_metrics(points, thresholds, n_resamples, seed),
         "calibration": calibration(points, n_resamples, seed),
         "thresholds": dict(thresholds),
+        # the accuracy of always answering the commoner label: a pointwise accuracy at or below it says nothing
+        "majority_class": majority_class([p.satisfied for p in points]),
         "n_pairs": len(pairs),
         "n_points": len(points),
     }

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from promedical.io import UserError
+from promedical.reward.inputs import CriterionInput, Group
 from promedical.reward.model import RewardModel, load_rm
-from promedical.reward.score import CriterionInput, Group, score_groups
+from promedical.reward.score import score_groups
 from promedical.reward.windows import INPUT_HEAD, TruncationStats, Windowed
 from promedical.rubrics.records import Response, Status, Verdict
 from promedical.rubrics.schema import Polarity, Rubric

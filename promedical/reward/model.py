@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from promedical.io import UserError, write_json
 from promedical.models import resolve_model
+from promedical.reward.head import HEAD_FILE, EvidenceHead, load_head
 from promedical.reward.template import Encoder, get_template
 from promedical.reward.windows import INPUT_HEAD, INPUT_WINDOWS, InputScheme, WindowSettings
 
@@ -56,6 +57,9 @@ class RMCard(BaseModel):
     lora: bool = False
     thresholds: dict[str, TierThreshold] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)  # config digest, data counts, run dir
+    # "evidence/1" when an evidence head (promedical.reward.head, evidence.json beside the weights) turns the
+    # encoder's score and evidence features into the final score; None: the encoder's score is the score
+    evidence: str | None = None
     calibration: dict[str, Any] = Field(default_factory=dict)  # data and rule used by calibrate
 
     @model_validator(mode="after")
@@ -115,6 +119,7 @@ class RewardModel:
     tokenizer: Any
     card: RMCard
     path: str
+    evidence: EvidenceHead | None = None  # applied by reward.score.score_groups when present
 
     @property
     def encoder(self) -> Encoder:
@@ -150,7 +155,10 @@ def load_rm(path: str | Path) -> RewardModel:
     model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1)
     model.config.pad_token_id = tokenizer.pad_token_id
     model.eval()
-    return RewardModel(model=model, tokenizer=tokenizer, card=card, path=str(path))
+    head = load_head(path) if card.evidence else None
+    if card.evidence and head is None:
+        raise UserError(f"{path}: rm.json: evidence: the card names {card.evidence} but {HEAD_FILE} is missing")
+    return RewardModel(model=model, tokenizer=tokenizer, card=card, path=str(path), evidence=head)
 
 
 def fresh_rm(backbone: str, template: str, max_length: int, seed: int = 0,

@@ -14,8 +14,9 @@ from typing import Any, Protocol
 from promedical.judge.lexical import STOPWORDS, content_words, lexical_score  # noqa: F401 - re-exported
 from promedical.reward.data import LabelledData, PairRow, PointRow
 from promedical.reward.eval import ScoredPair, ScoredPoint
+from promedical.reward.inputs import CriterionInput, Group
 from promedical.reward.model import RewardModel
-from promedical.reward.score import CriterionInput, Group, score_groups
+from promedical.reward.score import score_groups
 from promedical.reward.windows import TruncationStats
 
 LEXICAL = "lexical"

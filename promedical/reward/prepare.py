@@ -7,7 +7,8 @@
 2. ``train_data`` and ``val_data`` are read (``read_many``);
 3. every row of a blind-test question or prompt is dropped (``blind_test``), from both;
 4. with ``train_split`` / ``val_split``, only rows whose instruction falls in that split are kept;
-5. an audit counts, after all that, the rows per split and the blind matches left (both must be zero where they
+5. with an ``evidence`` head, every question it is fitted on leaves the encoder's rows (``reward.fit_head``);
+6. an audit counts, after all that, the rows per split and the blind matches left (both must be zero where they
    should), and the whole report goes into the run's manifest.
 """
 
@@ -69,6 +70,14 @@ def prepare(cfg: RMTrainConfig) -> tuple[LabelledData, LabelledData | None, dict
             train = kept
         else:
             val = kept
+    if cfg.evidence is not None:
+        from promedical.reward.fit_head import drop_questions, head_labels, label_questions
+
+        labels, report["evidence_labels"] = head_labels(cfg)
+        keys = label_questions(labels)
+        train, report["evidence_labels"]["dropped_train"] = drop_questions(train, keys)
+        if val is not None:
+            val, report["evidence_labels"]["dropped_val"] = drop_questions(val, keys)
     if not train.points and not train.pairs:
         raise UserError(f"{cfg.output_dir}: -: train_data: no training rows left after the blind and split filters")
     # The audit reads the final rows again: per split of their instruction, and any blind match left.

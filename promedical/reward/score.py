@@ -24,24 +24,10 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from promedical.reward.head import apply
+from promedical.reward.inputs import Group
 from promedical.reward.model import RewardModel
 from promedical.reward.windows import Windowed, pool, pool_kind
-
-
-@dataclass(frozen=True, slots=True)
-class CriterionInput:
-    text: str
-    tier: str  # proficiency | bonus | veto
-    polarity: str  # required | prohibited
-
-
-@dataclass(frozen=True, slots=True)
-class Group:
-    """One response and the criteria to score it against."""
-
-    instruction: str
-    response: str
-    criteria: tuple[CriterionInput, ...]
 
 
 def _padded(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[object, object]:
@@ -155,10 +141,15 @@ def _score_prefix_shared(rm: RewardModel, prefix: list[int], suffixes: Sequence[
 
 def score_groups(rm: RewardModel, groups: Sequence[Group], batch_size: int = 16) -> list[GroupScores]:
     """Per group, one pooled score per criterion and its windows; prefix-shared for decoders, batched naive for
-    encoders."""
+    encoders; then the evidence head when the checkpoint has one (``promedical.reward.head``)."""
     if not rm.decoder:
-        return score_groups_naive(rm, groups, batch_size)
-    return [_score_group_shared(rm, g, batch_size) for g in groups]
+        raw = score_groups_naive(rm, groups, batch_size)
+    else:
+        raw = [_score_group_shared(rm, g, batch_size) for g in groups]
+    if rm.evidence is None:
+        return raw
+    final = apply(rm.evidence, groups, [r.scores for r in raw])
+    return [GroupScores(scores, r.windowed) for scores, r in zip(final, raw, strict=True)]
 
 
 def score_shared(rm: RewardModel, groups: Sequence[Group], batch_size: int = 16) -> list[list[float]]:

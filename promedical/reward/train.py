@@ -225,7 +225,8 @@ def build_trainer(cfg: RMTrainConfig, data: LabelledData,
     if not rows:
         from promedical.io import UserError
 
-        raise UserError(f"{cfg.train_data[0]}: -: -: no training rows (pairs, or points with pointwise_weight > 0)")
+        where = (cfg.train_data or [cfg.output_dir])[0]
+        raise UserError(f"{where}: -: -: no training rows (pairs, or points with pointwise_weight > 0)")
     columns = (["chosen_ids", "chosen_lens", "rejected_ids", "rejected_lens", "label", "pool"] if windowed
                else ["chosen_ids", "rejected_ids"] + (["label"] if pointwise else []))
     # One seeded shuffle here and a sequential sampler in the trainer: every data-parallel layout then sees the

@@ -64,7 +64,8 @@ class ScalarRMReward:
 
     def score_texts(self, instructions: Sequence[str], texts: Sequence[str]) -> list[float | None]:
         """The RM's score per text; ``None`` for a non-finite score (a model failure, never a reward of NaN)."""
-        from promedical.reward.score import CriterionInput, Group, score_shared
+        from promedical.reward.inputs import CriterionInput, Group
+        from promedical.reward.score import score_shared
 
         probe = (CriterionInput("", "proficiency", "required"),)  # the implicit template ignores the criterion
         groups = [Group(i, t, probe) for i, t in zip(instructions, texts, strict=True)]
