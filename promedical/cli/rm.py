@@ -59,19 +59,29 @@ def train(
         return
     rm = save_final(trainer, tokenizer, cfg)
     summary["checkpoint"] = rm.path
+    if cfg.evidence is not None:
+        from promedical.reward.fit_head import fit_evidence, head_labels, head_thresholds, held_out_line
+
+        labels, label_report = head_labels(cfg)  # built by prepare above: reused here
+        summary["evidence"] = fit_evidence(rm, cfg, data, labels, label_report)
     if cfg.calibrate and val is not None and val.points:
         thresholds = calibrate_scorer(RMScorer(rm), val)
+        if cfg.evidence is not None:
+            thresholds.update(head_thresholds(summary["evidence"], thresholds))
         rm.card.thresholds = thresholds
         rm.card.calibration = {"data": cfg.val_data, "supervision": cfg.supervision, "split": cfg.val_split,
                                "n_points": len(val.points)}
         write_card(rm.path, rm.card)
         summary["thresholds"] = {k: v.threshold for k, v in thresholds.items()}
     write_manifest(cfg.output_dir, "train", cfg.model_dump(mode="json"), inputs=[*cfg.train_data, *cfg.val_data],
-                   counts=summary["counts"], seed=cfg.seed, extra={"checkpoint": rm.path, "data": hygiene})
+                   counts=summary["counts"], seed=cfg.seed,
+                   extra={"checkpoint": rm.path, "data": hygiene, "evidence": summary.get("evidence")})
     if json_out:
         emit_json(summary)
     else:
         typer.echo(f"trained {summary['global_step']} steps, loss {summary['train_loss']:.4f}; checkpoint {rm.path}")
+        if "evidence" in summary:
+            typer.echo(held_out_line(summary["evidence"]))
 
 
 @app.command("calibrate")
