@@ -28,6 +28,7 @@ from promedical.hashing import content_hash
 from promedical.judge.parse import extract_json
 from promedical.llm.protocol import Completion, GenerationParams, Generator, Request
 from promedical.rubrics.schema import (
+    TIER_NAMES,
     Criterion,
     Message,
     Provenance,
@@ -78,7 +79,7 @@ DRAFT_SCHEMA: dict[str, Any] = {
                                              "polarity": {"type": "string", "enum": ["prohibited", "required"]}},
             "required": ["text", "polarity"], "additionalProperties": False}},
     },
-    "required": ["proficiency", "bonus", "veto"],
+    "required": list(TIER_NAMES),
     "additionalProperties": False,
 }
 

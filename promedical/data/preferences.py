@@ -25,7 +25,7 @@ from typing import Any
 from promedical.hashing import content_hash
 from promedical.rubrics.records import CriterionPair, PreferencePair, Response, Status
 from promedical.rubrics.schema import Criterion, Polarity, Rubric
-from promedical.rubrics.scoring import DEFAULT_S1_EPSILON, TIER_NAMES, Order, compare_responses
+from promedical.rubrics.scoring import DEFAULT_S1_EPSILON, TIER_NAMES, Order, compare_responses, status_satisfies
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +110,7 @@ def build_pairs(
 
 def satisfies(criterion: Criterion, status: Status) -> bool | None:
     """Whether a response satisfies one criterion: met for ``required``, not met for ``prohibited``."""
-    if status is Status.UNSCORED:
-        return None
-    met = status is Status.MET
-    return not met if criterion.polarity is Polarity.PROHIBITED else met
+    return status_satisfies(criterion, status)
 
 
 def expand_pair(

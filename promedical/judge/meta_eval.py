@@ -30,11 +30,11 @@ from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix,
 from promedical.judge.predictions import Prediction, point_key
 from promedical.labels.agreement import annotator_agreement, cohen_kappa
 from promedical.rubrics.records import Status, Verdict
-from promedical.rubrics.schema import Rubric
+from promedical.rubrics.schema import TIER_NAMES, Rubric
 from promedical.stats import bootstrap_statistic
 
 CLASSES = ("met", "unmet")
-TIERS = ("proficiency", "bonus", "veto")
+TIERS = TIER_NAMES
 Key = tuple[str, str]
 
 

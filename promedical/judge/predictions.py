@@ -26,10 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from promedical.hashing import content_hash
 from promedical.io import UserError, iter_jsonl, write_jsonl
+from promedical.rubrics.schema import TIER_NAMES
 from promedical.stats import DEFAULT_RESAMPLES, paired_comparison
 
 PREDICTION_SCHEMA: Literal["promedical.prediction/1"] = "promedical.prediction/1"
-TIERS = ("proficiency", "bonus", "veto")
+TIERS = TIER_NAMES
 
 
 class Prediction(BaseModel):

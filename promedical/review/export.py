@@ -51,8 +51,8 @@ from promedical.review.store import (
 from promedical.rubrics.records import Status, Verdict
 from promedical.rubrics.review import ReviewDecision
 from promedical.rubrics.review import pass_rate as decision_pass_rate
-from promedical.rubrics.schema import Criterion, Polarity, Rubric, Tier
-from promedical.rubrics.scoring import Order, compare_responses
+from promedical.rubrics.schema import Criterion, Rubric, Tier
+from promedical.rubrics.scoring import Order, compare_responses, is_satisfied
 
 OUTCOME_SCHEMA: Literal["promedical.review-outcome/1"] = "promedical.review-outcome/1"
 ROUND_SCHEMA: Literal["promedical.review-round/1"] = "promedical.review-round/1"
@@ -164,9 +164,7 @@ def criterion_sha(criterion: Criterion) -> str:
 
 def outcome(criterion: Criterion, value: str) -> Literal["satisfied", "violated", "unsatisfied"]:
     """A met/unmet label read under the criterion's polarity: a met prohibited veto is a violation."""
-    met = value == Status.MET.value
-    satisfied = met != (criterion.polarity is Polarity.PROHIBITED)
-    if satisfied:
+    if is_satisfied(value == Status.MET.value, criterion.polarity):
         return "satisfied"
     return "violated" if criterion.tier is Tier.VETO else "unsatisfied"
 

@@ -20,8 +20,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from promedical.reward.model import TierThreshold
+from promedical.rubrics.schema import TIER_NAMES
 
-TIERS = ("proficiency", "bonus", "veto")
+TIERS = TIER_NAMES
 MIN_ITEMS = 10
 
 

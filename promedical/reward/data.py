@@ -37,6 +37,7 @@ from promedical.data.splits import HELD_OUT_FRACTIONS, SPLIT_SALT, instruction_k
 from promedical.io import UserError, load_models, read_responses, read_rubrics, read_verdicts
 from promedical.rubrics.records import CriterionPair, Status, Verdict
 from promedical.rubrics.schema import Polarity, Rubric
+from promedical.rubrics.scoring import is_satisfied, met_from_satisfied
 
 PAIRS_FILE = "pairs.jsonl"
 RUBRICS_FILE = "rubrics.jsonl"
@@ -72,7 +73,7 @@ class PointRow:
     @property
     def met(self) -> bool:
         """The verdict's own sense: for a prohibited veto, met means the behaviour is present."""
-        return self.satisfied if self.polarity == "required" else not self.satisfied
+        return met_from_satisfied(self.satisfied, self.polarity)
 
 
 @dataclass
@@ -149,7 +150,7 @@ def points_from_records(rubrics: Sequence[Rubric], responses: Iterable[Any], ver
             notes["dropped_unknown_criterion"] += 1
             continue
         polarity = c.polarity or Polarity.REQUIRED
-        satisfied = met if polarity is Polarity.REQUIRED else not met
+        satisfied = is_satisfied(met, polarity)
         rows.append(PointRow(rubric.id, c.id, response.id, rubric.instruction, response.text, c.text, c.tier.value,
                              polarity.value, satisfied))
     return rows

@@ -23,9 +23,10 @@ from numpy.typing import NDArray
 
 from promedical.judge.predictions import Prediction, pair_key, point_key
 from promedical.reward.data import LabelledData
+from promedical.rubrics.scoring import TIER_NAMES, met_from_satisfied
 from promedical.stats import Estimate, bootstrap_mean, bootstrap_statistic
 
-TIERS = ("proficiency", "bonus", "veto")
+TIERS = TIER_NAMES
 ECE_BINS = 10
 
 
@@ -164,7 +165,7 @@ def predictions(data: LabelledData, points: Sequence[ScoredPoint], pairs: Sequen
                                   correct=None, status="unscored", judge=judge))
             continue
         satisfied = scored.score >= threshold
-        met = satisfied if row.polarity == "required" else not satisfied
+        met = met_from_satisfied(satisfied, row.polarity)
         out.append(Prediction(kind="point", key=key, tier=row.tier, label=row.met, predicted=met,
                               correct=float(met == row.met), score=scored.score, judge=judge))
     for pair_row, scored_pair in zip(data.pairs, pairs, strict=True):

@@ -28,7 +28,7 @@ from promedical.reward.score import score_groups
 from promedical.reward.windows import INPUT_HEAD, TruncationStats, Windowed
 from promedical.rubrics.records import Response, Status, Verdict
 from promedical.rubrics.schema import Polarity, Rubric
-from promedical.rubrics.scoring import RewardParams, Scores, score
+from promedical.rubrics.scoring import TIER_NAMES, RewardParams, Scores, met_from_satisfied, score
 
 SCHEME = "rm"
 
@@ -37,7 +37,7 @@ class RMJudge:
     """Judge backend over a calibrated reward-model checkpoint."""
 
     def __init__(self, rm: RewardModel, batch_size: int = 16) -> None:
-        missing = [t for t in ("proficiency", "bonus", "veto") if t not in rm.card.thresholds]
+        missing = [t for t in TIER_NAMES if t not in rm.card.thresholds]
         if missing:
             raise UserError(f"{rm.path}: rm.json: thresholds: no calibrated threshold for {', '.join(missing)}; "
                             "run `promedical rm calibrate` first")
@@ -60,7 +60,7 @@ class RMJudge:
                            reason=f"reward model returned a non-finite score ({value})", judge=self.name,
                            template_version=self.template_version, meta={"score": None, "threshold": threshold})
         satisfied = value >= threshold
-        met = satisfied if c.polarity is not Polarity.PROHIBITED else not satisfied
+        met = met_from_satisfied(satisfied, c.polarity)
         margin = value - threshold
         p_satisfied = 1.0 / (1.0 + math.exp(-max(min(margin, 60.0), -60.0)))
         return Verdict(response_id=response.id, rubric_id=rubric.id, criterion_id=c.id,

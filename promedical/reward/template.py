@@ -19,12 +19,9 @@ overlapping window of the whole response, each followed by the same suffix.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from promedical.reward.windows import Windowed, WindowSettings, covered, spans
-
-TierName = Literal["proficiency", "bonus", "veto"]
-PolarityName = Literal["required", "prohibited"]
 
 
 @dataclass(frozen=True, slots=True)

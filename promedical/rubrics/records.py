@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from promedical.hashing import content_hash
+from promedical.rubrics.schema import Polarity, Tier
 
 RESPONSE_SCHEMA: Literal["promedical.response/1"] = "promedical.response/1"
 VERDICT_SCHEMA: Literal["promedical.verdict/1"] = "promedical.verdict/1"
@@ -17,6 +18,14 @@ class Status(StrEnum):
     MET = "met"
     UNMET = "unmet"
     UNSCORED = "unscored"  # the judge could not give an answer; never read as unmet
+
+
+class OrderKey(StrEnum):
+    """The keys of the lexicographic order, in the order they are tried (``scoring.compare_outcomes``)."""
+
+    S3 = "s3"  # fewer vetoes violated or unknown (fail closed)
+    S1 = "s1"  # higher weighted proficiency over the criteria scored for both
+    S2 = "s2"  # more bonus criteria met over the criteria scored for both
 
 
 class _Frozen(BaseModel):
@@ -84,7 +93,7 @@ class PreferencePair(_Frozen):
     rejected_id: str
     chosen: str
     rejected: str
-    decided_by: Literal["s3", "s1", "s2"]  # the first key of the lexicographic order that separated them
+    decided_by: OrderKey  # the first key of the lexicographic order that separated them
     # {"s3": rejected-chosen, "s1": chosen-rejected, "s2": chosen-rejected}; S1 and S2 over the criteria scored for
     # both responses (``s1`` is null when no proficiency criterion was scored for both: the pair was decided on S3)
     margins: dict[str, float | None]
@@ -106,9 +115,9 @@ class CriterionPair(_Frozen):
     pair_id: str
     rubric_id: str
     criterion_id: str
-    tier: Literal["proficiency", "bonus", "veto"]
+    tier: Tier
     criterion: str  # the criterion text injected into the reward model input
-    polarity: Literal["required", "prohibited"]
+    polarity: Polarity
     prompt: list[dict[str, str]]
     chosen: str
     rejected: str

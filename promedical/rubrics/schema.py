@@ -26,6 +26,10 @@ class Tier(StrEnum):
     VETO = "veto"  # S3: count violated
 
 
+# The tier names in the enum's order: the order of every per-tier tuple (``Scores.unscored_by_tier``, reports).
+TIER_NAMES: tuple[str, ...] = tuple(t.value for t in Tier)
+
+
 class Polarity(StrEnum):
     """How a criterion's verdict maps to being satisfied.
 
@@ -67,8 +71,10 @@ class Criterion(_Frozen):
     @model_validator(mode="before")
     @classmethod
     def _default_polarity(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("tier") in ("proficiency", "bonus") and data.get("polarity") is None:
-            return {**data, "polarity": "required"}
+        # Only proficiency and bonus default (to required); a veto without polarity is refused below.
+        defaults = isinstance(data, dict) and data.get("tier") in (Tier.PROFICIENCY, Tier.BONUS)
+        if defaults and data.get("polarity") is None:
+            return {**data, "polarity": Polarity.REQUIRED.value}
         return data
 
     @field_validator("weight")

@@ -26,15 +26,16 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from promedical.rubrics.records import Status
-from promedical.rubrics.schema import Criterion, Polarity, Rubric, Tier
+from promedical.rubrics.records import OrderKey, Status
+from promedical.rubrics.schema import TIER_NAMES, Criterion, Polarity, Rubric, Tier
 
+__all__ = ["TIER_NAMES", "OrderKey"]  # re-exported: callers take the criterion rules from here
+
+# Two S1 values closer than this are a tie: renormalised weights that should be equal differ in the last bits.
 DEFAULT_S1_EPSILON = 1e-6
-TIER_NAMES: tuple[str, str, str] = (Tier.PROFICIENCY.value, Tier.BONUS.value, Tier.VETO.value)  # per-tier tuples' order
 
 
 class RewardParams(BaseModel):
@@ -88,12 +89,34 @@ class Scores:
         return self.s3_fail_closed == 0
 
 
-def is_violated(criterion: Criterion, status: Status) -> bool | None:
-    """For a veto: True if violated, False if not, None if unscored."""
+def is_satisfied(met: bool, polarity: Polarity | str | None) -> bool:
+    """The polarity rule, stated once: whether a criterion is satisfied given whether its behaviour was observed.
+
+    A verdict's ``met`` always means "the behaviour the criterion describes is present". A ``required`` criterion
+    (and one with no polarity: proficiency and bonus default to required) is satisfied when met; a ``prohibited``
+    one when not met. The rule is its own inverse, see ``met_from_satisfied``. Plain strings are accepted because
+    the reward model's rows carry the polarity as its JSON string.
+    """
+    return met != (polarity == Polarity.PROHIBITED)
+
+
+def met_from_satisfied(satisfied: bool, polarity: Polarity | str | None) -> bool:
+    """The verdict (met = behaviour present) of a criterion known to be satisfied or not: the reward model predicts
+    satisfaction, the verdict records presence."""
+    return is_satisfied(satisfied, polarity)  # flipping twice under the same polarity is the identity
+
+
+def status_satisfies(criterion: Criterion, status: Status) -> bool | None:
+    """``is_satisfied`` for a verdict's status; ``None`` when unscored (unknown is never read as either)."""
     if status is Status.UNSCORED:
         return None
-    met = status is Status.MET
-    return met if criterion.polarity is Polarity.PROHIBITED else not met
+    return is_satisfied(status is Status.MET, criterion.polarity)
+
+
+def is_violated(criterion: Criterion, status: Status) -> bool | None:
+    """For a veto: True if violated, False if not, None if unscored."""
+    satisfied = status_satisfies(criterion, status)
+    return None if satisfied is None else not satisfied
 
 
 def reward(s1: float | None, s2: int, s3_fail_closed: int, params: RewardParams) -> float | None:
@@ -206,11 +229,11 @@ def compare(a: Scores, b: Scores, s1_epsilon: float = DEFAULT_S1_EPSILON) -> Ord
 
 
 def _order_by_quality(s1_a: float, s1_b: float, s2_a: int, s2_b: int,
-                      s1_epsilon: float) -> tuple[Order, Literal["s1", "s2"] | None]:
+                      s1_epsilon: float) -> tuple[Order, OrderKey | None]:
     if abs(s1_a - s1_b) > s1_epsilon:
-        return (Order.A_BETTER if s1_a > s1_b else Order.B_BETTER), "s1"
+        return (Order.A_BETTER if s1_a > s1_b else Order.B_BETTER), OrderKey.S1
     if s2_a != s2_b:
-        return (Order.A_BETTER if s2_a > s2_b else Order.B_BETTER), "s2"
+        return (Order.A_BETTER if s2_a > s2_b else Order.B_BETTER), OrderKey.S2
     return Order.TIE, None
 
 
@@ -249,7 +272,7 @@ class Comparison:
     """
 
     order: Order | None
-    decided_by: Literal["s3", "s1", "s2"] | None
+    decided_by: OrderKey | None
     s1: tuple[float | None, float | None]
     s2: tuple[int, int]
     s3: tuple[int, int]
@@ -276,13 +299,13 @@ def compare_outcomes(a: Outcomes, b: Outcomes, s1_epsilon: float = DEFAULT_S1_EP
         s1 = (math.fsum(a.proficiency[c][0] for c in common_p if a.proficiency[c][1] is Status.MET) / total,
               math.fsum(b.proficiency[c][0] for c in common_p if b.proficiency[c][1] is Status.MET) / total)
 
-    def result(order: Order | None, key: Literal["s3", "s1", "s2"] | None, reason: str | None = None) -> Comparison:
+    def result(order: Order | None, key: OrderKey | None, reason: str | None = None) -> Comparison:
         return Comparison(order=order, decided_by=key, s1=s1, s2=s2, s3=(a.s3_fail_closed, b.s3_fail_closed),
                           common={"proficiency": len(common_p), "bonus": len(common_b)},
                           unscored=(a.unscored, b.unscored), reason=reason)
 
     if a.s3_fail_closed != b.s3_fail_closed:
-        return result(Order.A_BETTER if a.s3_fail_closed < b.s3_fail_closed else Order.B_BETTER, "s3")
+        return result(Order.A_BETTER if a.s3_fail_closed < b.s3_fail_closed else Order.B_BETTER, OrderKey.S3)
     if s1[0] is None or s1[1] is None:
         return result(None, None, "no proficiency criterion scored for both responses")
     return result(*_order_by_quality(s1[0], s1[1], s2[0], s2[1], s1_epsilon))

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from promedical.io import Problem, iter_jsonl
 from promedical.rubrics.records import Response, Verdict
-from promedical.rubrics.schema import Rubric
+from promedical.rubrics.schema import TIER_NAMES, Rubric, Tier
 
 
 class FieldError(Exception):
@@ -64,7 +64,7 @@ class ImportResult:
     def summary(self) -> dict[str, Any]:
         tiers: Counter[str] = Counter(c.tier.value for r in self.rubrics for c in r.criteria)
         polarity: Counter[str] = Counter(
-            c.polarity.value for r in self.rubrics for c in r.criteria if c.tier.value == "veto" and c.polarity
+            c.polarity.value for r in self.rubrics for c in r.criteria if c.tier is Tier.VETO and c.polarity
         )
         statuses: Counter[str] = Counter(v.status.value for v in self.verdicts)
         return {
@@ -72,7 +72,7 @@ class ImportResult:
             "rows": self.rows,
             "rubrics": len(self.rubrics),
             "criteria": sum(tiers.values()),
-            "criteria_by_tier": {t: tiers.get(t, 0) for t in ("proficiency", "bonus", "veto")},
+            "criteria_by_tier": {t: tiers.get(t, 0) for t in TIER_NAMES},
             "veto_by_polarity": dict(sorted(polarity.items())),
             "responses": len(self.responses),
             "verdicts": len(self.verdicts),
