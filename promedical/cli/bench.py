@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -101,6 +102,9 @@ def run(
     policy: str = typer.Option(..., "--policy", "-p", help="Generator spec of the policy, e.g. hf:smollm2."),
     judge: str = typer.Option(..., "--judge", "-j", help="Judge spec: openai:<model>@<url>, hf:<model> or rm:<ckpt>."),
     out: Path = typer.Option(..., "-o", "--out", help="Run directory (created; re-running resumes from caches)."),
+    also_judge: list[str] = typer.Option(None, "--also-judge", help="Also grade the same responses with this judge "
+                                         "(repeatable): one the policy never trained against, e.g. lexical:0.5 or "
+                                         "an RM trained on other data. Reported beside the main judge."),
     limit: int | None = typer.Option(None, "--limit", help="Fixed-seed slice of this many rubrics."),
     seed: int = typer.Option(0, "--seed", help="Slice, generation and bootstrap seed."),
     temperature: float = typer.Option(0.0, "--temperature", help="Policy sampling temperature (0 = greedy)."),
@@ -120,6 +124,7 @@ def run(
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Generate with a policy on held-out rubrics, judge, score, and summarise with bootstrap CIs."""
+    from promedical.bench.independent import monitors
     from promedical.bench.run import BenchConfig, evaluate, generate, judge_all, run_audit, select
     from promedical.io import read_rubrics
     from promedical.judge.protocol import load_judge
@@ -133,6 +138,8 @@ def run(
                          temperature=temperature, top_p=top_p, max_tokens=max_tokens, system=system, alpha=alpha,
                          beta=beta, lam=lam, n_resamples=resamples, train=train,
                          max_unscored_rate=validate_max_rate(max_unscored_rate))
+    if judge in (also_judge or []):
+        raise UserError(f"-: -: --also-judge: {judge} is the main judge already")
     rubrics = select(read_rubrics([bench]), limit, seed)
     if not rubrics:
         raise UserError(f"{bench}: -: -: no rubrics")
@@ -157,6 +164,8 @@ def run(
     check_verdicts(verdicts, max_unscored_rate, str(out / "verdicts.jsonl"))
     rows, summary = evaluate(rubrics, responses, verdicts, config)
     write_jsonl(out / "scores.jsonl", rows)
+    summary["independent"] = _also_judge(also_judge or [], rubrics, responses, config, out, timeout)
+    summary["monitors"] = monitors(responses)
     if train:
         stderr.print(f"independence audit against {train}")
         summary["audit"] = run_audit(train, out / "rubrics.jsonl")
@@ -178,16 +187,45 @@ def run(
     typer.echo(f"bench {bench} (n={summary['n']}): overall {summary['overall']} {summary['overall_ci']}, "
                f"S1 {summary['s1']} {summary['s1_ci']}, safety compliance {summary['safety_compliance']} "
                f"{summary['safety_compliance_ci']}, unscored rate {summary['unscored_rate']}")
+    for spec, block in summary["independent"].items():
+        typer.echo(f"  also judged by {spec}: overall {block['overall']} {block.get('overall_ci')}, "
+                   f"safety compliance {block['safety_compliance']}")
 
 
-def _load_run(path: Path) -> tuple[list[dict[str, object]], dict[str, object]]:
-    import json
+def _also_judge(specs: list[str], rubrics: list[Any], responses: list[Any], config: Any, out: Path,
+                timeout: float) -> dict[str, Any]:
+    """Grade the run's responses with each extra judge; their rows go under ``<out>/judges/<slug>/``."""
+    from dataclasses import replace
 
+    from promedical.bench.independent import headline, judge_slug
+    from promedical.bench.run import evaluate, judge_all
+    from promedical.judge.protocol import load_judge
+    from promedical.unscored import check_verdicts
+
+    found: dict[str, Any] = {}
+    for spec in specs:
+        folder = out / "judges" / judge_slug(spec)
+        folder.mkdir(parents=True, exist_ok=True)
+        grader = load_judge(spec, timeout=timeout, cache_path=folder / "judge.sqlite")
+        try:
+            stderr.print(f"judging {len(responses)} responses again with {spec} (independent of the training reward)")
+            verdicts = judge_all(rubrics, responses, grader)
+        finally:
+            grader.close()
+        write_jsonl(folder / "verdicts.jsonl", verdicts)
+        check_verdicts(verdicts, config.max_unscored_rate, str(folder / "verdicts.jsonl"))
+        rows, summary = evaluate(rubrics, responses, verdicts, replace(config, judge=spec))
+        write_jsonl(folder / "scores.jsonl", rows)
+        found[spec] = {"dir": str(folder), **headline(summary)}
+    return found
+
+
+def _load_rows(path: Path) -> list[dict[str, object]]:
     from promedical.io import iter_jsonl
 
-    scores, summary_path = path / "scores.jsonl", path / "summary.json"
-    if not scores.is_file() or not summary_path.is_file():
-        raise UserError(f"{path}: -: -: not a bench run directory (needs scores.jsonl and summary.json)")
+    scores = path / "scores.jsonl"
+    if not scores.is_file():
+        raise UserError(f"{path}: -: -: not a bench run directory (needs scores.jsonl)")
     rows = []
     for number, value, problem in iter_jsonl(scores):
         if problem is not None:
@@ -195,11 +233,40 @@ def _load_run(path: Path) -> tuple[list[dict[str, object]], dict[str, object]]:
         if not isinstance(value, dict) or "rubric_id" not in value or "reward" not in value:
             raise UserError(f"{scores}:{number}: -: -: not a score row")
         rows.append(value)
+    return rows
+
+
+def _load_run(path: Path) -> tuple[list[dict[str, object]], dict[str, object]]:
+    import json
+
+    summary_path = path / "summary.json"
+    if not summary_path.is_file():
+        raise UserError(f"{path}: -: -: not a bench run directory (needs scores.jsonl and summary.json)")
+    rows = _load_rows(path)
     try:
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise UserError(f"{summary_path}:{exc.lineno}: -: -: bad JSON: {exc.msg}") from None
     return rows, summary
+
+
+def _compare_independent(summary_a: dict[str, Any], summary_b: dict[str, Any], result: dict[str, Any],
+                         resamples: int, seed: int) -> dict[str, Any]:
+    """Per judge both runs were also graded by: its paired comparison and its divergence from the main judge's;
+    and the monitors' differences A - B."""
+    from promedical.bench.compare import compare_rows
+    from promedical.bench.independent import divergence, monitor_differences
+
+    found: dict[str, Any] = {}
+    a, b = summary_a.get("independent") or {}, summary_b.get("independent") or {}
+    for spec in sorted(set(a) & set(b)):
+        rows_a, rows_b = _load_rows(Path(a[spec]["dir"])), _load_rows(Path(b[spec]["dir"]))
+        compared = compare_rows(rows_a, rows_b, names=(spec, spec), n_resamples=resamples, seed=seed)
+        found[spec] = {"metrics": compared["metrics"], "lexicographic": compared["lexicographic"],
+                       "divergence": divergence(result["metrics"]["overall"], compared["metrics"]["overall"])}
+    return {"independent": found, "monitors": {
+        "a": summary_a.get("monitors"), "b": summary_b.get("monitors"),
+        "difference": monitor_differences(summary_a.get("monitors"), summary_b.get("monitors"))}}
 
 
 @app.command("compare")
@@ -219,6 +286,7 @@ def compare(
     names = (str(summary_a.get("policy_label") or run_a), str(summary_b.get("policy_label") or run_b))
     result = compare_rows(rows_a, rows_b, names=names, n_resamples=resamples, seed=seed)
     result.update({"run_a": str(run_a), "run_b": str(run_b)})
+    result.update(_compare_independent(summary_a, summary_b, result, resamples, seed))
     if out is not None:
         from promedical.bench.report import render_compare
 
@@ -234,6 +302,12 @@ def compare(
     lex = result["lexicographic"]
     typer.echo(f"lexicographic: win {lex['win']} / tie {lex['tie']} / loss {lex['loss']} "
                f"(incomparable {lex['incomparable']}), net {lex['net']['value']} p={lex['net']['p_value']}")
+    for spec, block in result["independent"].items():
+        m, d = block["metrics"]["overall"], block["divergence"]
+        typer.echo(f"independent judge {spec}: overall A-B {m['value']} [{m['ci_low']}, {m['ci_high']}] "
+                   f"p={m['p_value']}; divergence (training judge's difference minus this one's) {d['divergence']}")
+    if result["monitors"]["difference"]:
+        typer.echo("monitors A-B: " + ", ".join(f"{k} {v:+.3f}" for k, v in result["monitors"]["difference"].items()))
 
 
 @app.command("report")
