@@ -19,7 +19,8 @@ the layers below it, never from a layer above:
 4. data curation: ``data/`` (sources, dedup, drafting, preferences, exports, splits, the blind list);
 5. the reward model: ``reward/`` (it trains on ``data/``'s splits and reports like ``judge/``);
 6. runs, which compose the layers below: ``judge.protocol`` (``load_judge`` knows every backend, the reward model
-   included), the data pipeline (``data.pipeline``, ``data.stages``: its ``label`` stage runs any judge),
+   included), ``judge.run`` (the runs behind ``judge run`` and ``judge pairwise``), the data pipeline
+   (``data.pipeline``, ``data.stages``: its ``label`` stage runs any judge),
    ``rl/``, ``bench/``, ``review/``;
 7. the front: ``quickstart``, ``cli/``, ``__main__``.
 
@@ -45,7 +46,8 @@ LAYERS: dict[str, int] = {
     "promedical.judge": 3,
     "promedical.data": 4,
     "promedical.reward": 5,
-    "promedical.judge.protocol": 6, "promedical.data.pipeline": 6, "promedical.data.stages": 6,
+    "promedical.judge.protocol": 6, "promedical.judge.run": 6, "promedical.data.pipeline": 6,
+    "promedical.data.stages": 6,
     "promedical.rl": 6, "promedical.bench": 6, "promedical.review": 6,
     "promedical.quickstart": 7, "promedical.cli": 7, "promedical.__main__": 7,
 }
