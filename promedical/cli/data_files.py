@@ -7,18 +7,16 @@ splits a rubric file deterministically by content hash. Both reuse the pipeline'
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import typer
 
 from promedical.cli.common import JSON_HELP, emit_json, fail
 from promedical.data.exports import export_all
-from promedical.data.preferences import PairReport, PairRule, build_pairs, expand_pair
+from promedical.data.preferences import PairRule, build_pair_set
 from promedical.data.splits import split_rubrics
 from promedical.io import read_responses, read_rubrics, read_verdicts, write_jsonl
-from promedical.rubrics.aggregate import index_verdicts
-from promedical.rubrics.records import CriterionPair, PreferencePair, Response, Verdict
+from promedical.rubrics.records import Response, Verdict
 from promedical.runs import write_manifest
 
 
@@ -37,34 +35,16 @@ def prefs(
         fail(f"--s1-epsilon: must be >= 0, got {s1_epsilon}")
     if max_pairs_per_rubric is not None and max_pairs_per_rubric < 1:
         fail(f"--max-pairs-per-rubric: must be >= 1, got {max_pairs_per_rubric}")
-    all_rubrics = read_rubrics(rubrics)
-    by_rubric = {r.id: r for r in all_rubrics}
-    all_responses = read_responses(responses)
-    by_response: dict[str, Response] = {}
-    for response in all_responses:
-        if response.rubric_id not in by_rubric:
-            fail(f"{responses}: {response.id}: rubric_id: no rubric {response.rubric_id!r}")
-        by_response[response.id] = response
+    all_rubrics, all_responses = read_rubrics(rubrics), read_responses(responses)
     all_verdicts = read_verdicts(verdicts)
-    statuses = index_verdicts(by_rubric, by_response, all_verdicts, str(verdicts))
     judges = sorted({v.judge for v in all_verdicts})
     rule = PairRule(s1_epsilon=s1_epsilon, max_pairs_per_rubric=max_pairs_per_rubric, seed=seed)
-    report = PairReport()
-    expansion: Counter[str] = Counter()
-    pairs: list[PreferencePair] = []
-    rows: list[CriterionPair] = []
-    grouped: dict[str, list[Response]] = {}
-    for response in all_responses:
-        grouped.setdefault(response.rubric_id, []).append(response)
-    for rubric_id, group in grouped.items():
-        rubric = by_rubric[rubric_id]
-        new = build_pairs(rubric, group, statuses, rule, judge=",".join(judges), report=report)
-        pairs.extend(new)
-        for pair in new:
-            rows.extend(expand_pair(pair, rubric, statuses, expansion))
+    built = build_pair_set(all_rubrics, all_responses, all_verdicts, rule,
+                           judge=",".join(judges), responses_path=str(responses), verdicts_path=str(verdicts))
+    pairs, rows, report, expansion = built.pairs, built.rows, built.report, built.expansion
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "pairs.records.jsonl", pairs)
-    exported = export_all(out, pairs, [by_rubric[r] for r in grouped], rows)
+    exported = export_all(out, pairs, built.rubrics, rows)
     summary = {**report.as_dict(), "criterion_rows": len(rows), "expansion": dict(sorted(expansion.items())),
                "rule": rule.describe(), "labelled_by": judges, "out": str(out), "files": exported["files"]}
     write_manifest(out, "prefs", {"rule": rule.describe(), "rubrics": [str(p) for p in rubrics],

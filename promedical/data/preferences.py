@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
+from promedical.files import UserError
 from promedical.hashing import content_hash
-from promedical.rubrics.records import CriterionPair, PreferencePair, Response, Status
+from promedical.rubrics.aggregate import index_verdicts
+from promedical.rubrics.records import CriterionPair, PreferencePair, Response, Status, Verdict
 from promedical.rubrics.schema import Criterion, Polarity, Rubric
 from promedical.rubrics.scoring import DEFAULT_S1_EPSILON, TIER_NAMES, Order, compare_responses, status_satisfies
 
@@ -142,3 +144,48 @@ def expand_pair(
             meta={"follows_pair": not flipped, "judge": pair.meta.get("judge"), "rubric_version": rubric.version},
         ))
     return rows
+
+
+@dataclass
+class PairSet:
+    """What the pair stage makes of a labelled set: the pairs, their criterion rows, and the counts behind them."""
+
+    pairs: list[PreferencePair]
+    rows: list[CriterionPair]
+    rubrics: list[Rubric]  # the rubrics that had responses, in the order their pairs were built
+    report: PairReport
+    expansion: Counter[str]
+
+
+def build_pair_set(
+    rubrics: Sequence[Rubric], responses: Sequence[Response], verdicts: Sequence[Verdict], rule: PairRule,
+    judge: str, responses_path: str = "responses", verdicts_path: str = "verdicts",
+) -> PairSet:
+    """Pairs and criterion rows of a whole labelled set: the one builder behind the pipeline's ``pairs`` stage and
+    ``promedical data prefs``.
+
+    References are checked first, each defect one ``UserError`` line naming the file: every response answers one
+    of ``rubrics`` and every verdict one of the responses and a criterion of its rubric, at most once. A verdict
+    that pointed nowhere would otherwise be dropped silently and the pair decided as if it were unscored. Rubrics
+    are taken in the order given (the last of a repeated id wins) and those without responses give nothing.
+    """
+    by_rubric = {r.id: r for r in rubrics}
+    by_response: dict[str, Response] = {}
+    grouped: dict[str, list[Response]] = {}
+    for response in responses:
+        if response.rubric_id not in by_rubric:
+            raise UserError(f"{responses_path}: {response.id}: rubric_id: no rubric {response.rubric_id!r}")
+        by_response[response.id] = response
+        grouped.setdefault(response.rubric_id, []).append(response)
+    statuses = index_verdicts(by_rubric, by_response, verdicts, verdicts_path)
+    result = PairSet(pairs=[], rows=[], rubrics=[], report=PairReport(), expansion=Counter())
+    for rubric_id in dict.fromkeys(r.id for r in rubrics):
+        if rubric_id not in grouped:
+            continue
+        rubric = by_rubric[rubric_id]
+        result.rubrics.append(rubric)
+        made = build_pairs(rubric, grouped[rubric_id], statuses, rule, judge, result.report)
+        result.pairs.extend(made)
+        for pair in made:
+            result.rows.extend(expand_pair(pair, rubric, statuses, result.expansion))
+    return result

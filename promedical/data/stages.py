@@ -21,7 +21,7 @@ from promedical.data.instruction import Instruction
 from promedical.data.pipeline_config import PipelineConfig
 from promedical.hashing import content_hash
 from promedical.io import UserError, load_models, read_responses, read_rubrics, read_verdicts, write_json, write_jsonl
-from promedical.rubrics.records import CriterionPair, PreferencePair, Response, Status
+from promedical.rubrics.records import CriterionPair, PreferencePair, Status
 from promedical.rubrics.review import ReviewDecision
 from promedical.rubrics.schema import Rubric
 
@@ -264,33 +264,19 @@ def stage_label(runner: StageRun) -> dict[str, Any]:
 
 
 def stage_pairs(runner: StageRun) -> dict[str, Any]:
-    from promedical.data.preferences import PairReport, PairRule, build_pairs, expand_pair
-    from promedical.rubrics.scoring import statuses_by_response
+    from promedical.data.preferences import PairRule, build_pair_set
 
     cfg = runner.config.pairs
-    rubrics = read_rubrics([runner.path(files.RUBRICS)])
-    responses = read_responses(runner.path(files.RESPONSES))
     verdicts = read_verdicts(runner.path(files.VERDICTS))
-    statuses = statuses_by_response((v.response_id, v.criterion_id, v.status) for v in verdicts)
-    by_rubric: dict[str, list[Response]] = {}
-    for response in responses:
-        by_rubric.setdefault(response.rubric_id, []).append(response)
     rule = PairRule(cfg.s1_epsilon, cfg.max_pairs_per_rubric, cfg.seed)
-    report = PairReport()
-    expansion: Counter[str] = Counter()
-    pairs: list[PreferencePair] = []
-    rows: list[CriterionPair] = []
-    judge = runner.config.judge.spec
-    for rubric in rubrics:
-        made = build_pairs(rubric, by_rubric.get(rubric.id, []), statuses, rule, judge, report)
-        pairs.extend(made)
-        for pair in made:
-            rows.extend(expand_pair(pair, rubric, statuses, expansion))
-    write_jsonl(runner.path(files.PAIRS), pairs)
-    write_jsonl(runner.path(files.CRITERION_PAIRS), rows)
+    built = build_pair_set(read_rubrics([runner.path(files.RUBRICS)]), read_responses(runner.path(files.RESPONSES)),
+                           verdicts, rule, runner.config.judge.spec, responses_path=str(runner.path(files.RESPONSES)),
+                           verdicts_path=str(runner.path(files.VERDICTS)))
+    write_jsonl(runner.path(files.PAIRS), built.pairs)
+    write_jsonl(runner.path(files.CRITERION_PAIRS), built.rows)
     unscored = sum(v.status is Status.UNSCORED for v in verdicts)
-    return {**report.as_dict(), "rule": rule.describe(), "criterion_rows": len(rows),
-            "expansion": dict(expansion), "verdicts_unscored": unscored}
+    return {**built.report.as_dict(), "rule": rule.describe(), "criterion_rows": len(built.rows),
+            "expansion": dict(built.expansion), "verdicts_unscored": unscored}
 
 
 def stage_split(runner: StageRun) -> dict[str, Any]:
