@@ -57,10 +57,20 @@ def load_settings(model: type[C], path: str | Path | None, overrides: list[str])
         except yaml.YAMLError:
             parsed = value
         set_dotted(raw, key.strip(), parsed)
+    return validate_settings(model, raw, f"{path or '<overrides>'}: -: -")
+
+
+def validate_settings(model: type[C], raw: dict[str, Any], source: str) -> C:
+    """``raw`` validated into ``model``; the first defect as one ``UserError`` line ``<source>: <field>: <message>``.
+
+    The one validation step of every config (the RM, GRPO and DPO settings through ``load_settings``, the data
+    pipeline's through ``data.pipeline_config.load_config``). Only the first error is shown: a config with a typo
+    usually has one, and a single line is what the command-line error convention allows.
+    """
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in err["loc"]) or "-"
         message = " ".join(str(err["msg"]).removeprefix("Value error, ").split())
-        raise UserError(f"{path or '<overrides>'}: -: -: {where}: {message}") from None
+        raise UserError(f"{source}: {where}: {message}") from None

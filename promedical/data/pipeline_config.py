@@ -9,13 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from promedical.config import read_yaml
+from promedical.config import read_yaml, validate_settings
 from promedical.data.dedup import DEFAULT_THRESHOLD
 from promedical.data.sources import SourceSpec
 from promedical.data.splits import DEFAULT_FRACTIONS
-from promedical.io import UserError
 from promedical.judge.prompts import DEFAULT_GROUPED, GROUPED_TEMPLATES
 from promedical.rubrics.scoring import DEFAULT_S1_EPSILON
 
@@ -131,10 +130,5 @@ class PipelineConfig(_Section):
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:
     raw = read_yaml(path)
-    raw.update(overrides or {})
-    try:
-        return PipelineConfig.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "-"
-        raise UserError(f"{path}: {where}: {str(first['msg']).removeprefix('Value error, ')}") from None
+    raw.update(overrides or {})  # top-level keys only (the CLI's --run-dir)
+    return validate_settings(PipelineConfig, raw, str(path))
