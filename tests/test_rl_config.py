@@ -58,7 +58,8 @@ def test_dpo_settings_need_pairs() -> None:
     ["grpo", "train", "--config", str(TINY_CONFIG), "reward.alpha=1.5"],
     ["grpo", "train", "--config", "no/such.yaml"],
     ["grpo", "train", "--config", str(TINY_CONFIG), "rubrics=[no/such.jsonl]"],
-    ["grpo", "dpo", "--config", str(TINY_CONFIG)],
+    ["dpo", "train", "--config", str(TINY_CONFIG)],
+    ["grpo", "dpo", "--config", str(TINY_CONFIG)],  # the old name, a hidden alias for one release
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(args: list[str]) -> None:
     proc = _cli(*args)

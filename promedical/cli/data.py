@@ -70,23 +70,32 @@ def _stages(names: list[str], config: Path, run_dir: Path | None, force: bool, a
     interrupt.fault_point("reported")
 
 
-def _stage_command(stage: str, help_text: str) -> None:
+def _stage_command(stage: str, help_text: str, name: str | None = None) -> None:
+    """A command that runs one stage. ``name`` differs from the stage's id where the id reads badly on the command
+    line (the id stays what the config section, the run directory and ``data run --until`` use); the id is then
+    kept as a hidden alias for one release."""
     def command(
         config: ConfigOpt, run_dir: RunDirOpt = None, force: ForceOpt = False, as_json: JsonOpt = False
     ) -> None:
         _stages([stage], config, run_dir, force, as_json)
 
     command.__doc__ = help_text
-    app.command(stage)(command)
+    app.command(name or stage)(command)
+    if name is not None and name != stage:
+        app.command(stage, hidden=True, help=f"Old name of `data {name}` (kept for one release).")(command)
 
 
 _stage_command("sources", "Load the configured sources into instructions (source and license kept).")
 _stage_command("dedup", "Drop exact and MiniLM near-duplicate instructions (threshold in the config).")
 _stage_command("difficulty", "Rate difficulty 0-10 with an LLM and keep the configured band.")
-_stage_command("labels", "Label category and specialty (MiniLM nearest prototype).")
+# "labels" and "label" differed by one letter and neither said what it does: the commands are named for the work
+# (classify instructions by category and specialty; judge every response), the stage ids stay.
+_stage_command("labels", "Classify instructions by category and specialty (MiniLM nearest prototype); stage "
+               "`labels`.", name="classify")
 _stage_command("draft", "Draft three-tier rubrics with an LLM; report the drafting yield.")
 _stage_command("candidates", "Generate K candidate responses per rubric from each configured model.")
-_stage_command("label", "Judge every (response, criterion) with the configured judge.")
+_stage_command("label", "Judge every (response, criterion) with the configured judge; stage `label`.",
+               name="judge")
 _stage_command("pairs", "Build lexicographic preference pairs and criterion-expanded rows.")
 _stage_command("split", "Split rubrics, pairs and rows deterministically by content hash.")
 _stage_command("export", "Write TRL exports (pairs, GRPO prompts, criterion rows) as JSONL, Parquet, datasets.")

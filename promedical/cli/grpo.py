@@ -8,8 +8,12 @@ import typer
 
 from promedical.cli.common import JSON_HELP, emit_json, progress, stderr, training_progress
 
-app = typer.Typer(help="Policy optimisation: GRPO with the rubric reward (or the implicit-RM baseline), and DPO.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Policy optimisation with GRPO: the rubric reward (or the implicit-RM baseline); training "
+                  "curves of GRPO and DPO runs.", no_args_is_help=True)
+# DPO is a baseline beside GRPO, not a mode of it: its own group (``promedical dpo train``); ``grpo dpo`` stays as a
+# hidden alias for one release.
+dpo_app = typer.Typer(help="The DPO baseline (TRL DPOTrainer) on the lexicographic preference pairs.",
+                      no_args_is_help=True)
 
 
 GRPO_LOG_KEYS = ("loss", "reward", "kl", "rubric/s1", "rubric/s3", "rubric/veto_rate", "rubric/unscored_rate",
@@ -42,7 +46,7 @@ def train(
         emit_json(summary)
 
 
-@app.command("dpo")
+@dpo_app.command("train")
 def dpo(
     config: Path = typer.Option(..., "--config", "-c", help="YAML DPO config (configs/dpo_*.yaml)."),
     overrides: list[str] = typer.Argument(None, help="Overrides key=value (dotted keys for nested fields)."),
@@ -59,6 +63,16 @@ def dpo(
     stderr.print(f"DPO: {summary['global_step']} steps; final policy {summary['final_policy']}")
     if json_out:
         emit_json(summary)
+
+
+@app.command("dpo", hidden=True)
+def dpo_alias(
+    config: Path = typer.Option(..., "--config", "-c", help="YAML DPO config (configs/dpo_*.yaml)."),
+    overrides: list[str] = typer.Argument(None, help="Overrides key=value (dotted keys for nested fields)."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Old name of `dpo train` (hidden alias, kept for one release; silent, so a bad input still prints one line)."""
+    dpo(config, overrides, json_out)
 
 
 @app.command("curves")

@@ -29,11 +29,12 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(rubrics_cli.app, name="rubrics")
-app.add_typer(rm_cli.app, name="rm")
+app.add_typer(rm_cli.app, name="rm")  # ProMedical-RM, package promedical.reward (the name of the rm: judge spec)
 app.add_typer(review_cli.app, name="review")
 app.add_typer(bench_cli.app, name="bench")
 app.add_typer(labels_cli.app, name="labels")
 app.add_typer(grpo_cli.app, name="grpo")
+app.add_typer(grpo_cli.dpo_app, name="dpo")
 app.add_typer(judge_cli.app, name="judge")
 app.add_typer(data_cli.app, name="data")
 data_cli.app.command("prefs")(data_files_cli.prefs)

@@ -11,7 +11,8 @@ from promedical.cli.common import JSON_HELP, emit_json, progress, stderr, traini
 from promedical.io import UserError, read_responses, read_rubrics, write_json, write_jsonl
 from promedical.unscored import DEFAULT_MAX_UNSCORED_RATE, MAX_UNSCORED_HELP, check_verdicts, validate_max_rate
 
-app = typer.Typer(help="Criterion-conditioned reward model: train, calibrate, eval, score.", no_args_is_help=True)
+app = typer.Typer(help="ProMedical-RM, the criterion-conditioned reward model (package promedical.reward; judge "
+                  "spec rm:<checkpoint>): train, calibrate, eval, score, build-supervision.", no_args_is_help=True)
 
 
 def _scorer(model: str, batch_size: int) -> Any:
