@@ -86,15 +86,18 @@ def resampled_means(x: NDArray[np.float64], n_resamples: int, rng: np.random.Gen
     """
     n = int(x.size)
     values, counts = np.unique(x, return_counts=True)
+    # The multinomial path costs O(B k) against O(B n) for indices; at k <= n/8 it is the clear winner (0/1 flags,
+    # small counts), and above that drawing a k-way multinomial per resample stops paying for itself.
     if values.size * 8 <= n:
-        draws = rng.multinomial(n, counts / n, size=n_resamples)
-        return np.asarray(draws @ values / n, dtype=np.float64)
+        draws = rng.multinomial(n, counts / n, size=n_resamples)  # (B, k): how often each distinct value is drawn
+        return np.asarray(draws @ values / n, dtype=np.float64)  # (B,)
     means = np.empty(n_resamples, dtype=np.float64)
+    # One chunk is a (rows, n) index matrix of at most _CHUNK_CELLS cells, so memory stays flat whatever B and n.
     per_chunk = max(1, _CHUNK_CELLS // n)
-    index_dtype = np.int32 if n < 2**31 else np.int64
+    index_dtype = np.int32 if n < 2**31 else np.int64  # int32 halves the matrix when the indices fit
     for start in range(0, n_resamples, per_chunk):
         stop = min(n_resamples, start + per_chunk)
-        idx = rng.integers(0, n, size=(stop - start, n), dtype=index_dtype)
+        idx = rng.integers(0, n, size=(stop - start, n), dtype=index_dtype)  # row r = resample start + r
         means[start:stop] = x[idx].mean(axis=1)
     return means
 
@@ -115,6 +118,8 @@ def bootstrap_statistic(
         return Estimate(None, None, None, 0)
     rng = np.random.default_rng(seed)
     point = statistic(np.arange(n))
+    # One Python call per resample: the statistic (kappa, F1) is not vectorised over resamples, hence the smaller
+    # default B. Each call sees a length-n index array drawn with replacement.
     samples = np.array([statistic(rng.integers(0, n, size=n)) for _ in range(n_resamples)], dtype=np.float64)
     if np.all(np.isnan(samples)):
         return Estimate(None if np.isnan(point) else float(point), None, None, n)
@@ -148,6 +153,8 @@ def bootstrap_ratio(
     per_chunk = max(1, _CHUNK_CELLS // n)
     for start in range(0, n_resamples, per_chunk):
         stop = min(n_resamples, start + per_chunk)
+        # (rows, n) cluster indices: a whole cluster (its numerator and denominator together) is drawn or not,
+        # so the items inside one response stay correlated as they are in the data.
         idx = rng.integers(0, n, size=(stop - start, n), dtype=np.int64)
         ratios[start:stop] = num[idx].sum(axis=1) / den[idx].sum(axis=1)
     low, high = _percentiles(ratios, alpha)
@@ -209,15 +216,15 @@ def paired_permutation_test(
     greater = less = 0
     total = 0
     if exact:
-        null = _sign_patterns(n) @ d / n
+        null = _sign_patterns(n) @ d / n  # (2**n, n) @ (n,): the mean difference under every sign pattern
         greater, less, total = int((null >= observed - tol).sum()), int((null <= observed + tol).sum()), null.size
     else:
         rng = np.random.default_rng(seed)
         per_chunk = max(1, _CHUNK_CELLS // n)
         for start in range(0, n_resamples, per_chunk):
             rows = min(n_resamples, start + per_chunk) - start
-            signs = 1.0 - 2.0 * rng.integers(0, 2, size=(rows, n), dtype=np.int8)
-            null = signs @ d / n
+            signs = 1.0 - 2.0 * rng.integers(0, 2, size=(rows, n), dtype=np.int8)  # (rows, n) of +-1
+            null = signs @ d / n  # (rows,) mean differences under random sign flips
             greater += int((null >= observed - tol).sum())
             less += int((null <= observed + tol).sum())
         total = n_resamples

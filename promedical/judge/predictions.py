@@ -61,6 +61,8 @@ def point_key(response_id: str, criterion_id: str) -> str:
 
 
 def pair_key(rubric_id: str, criterion_id: str, chosen: str, rejected: str) -> str:
+    # Keyed by the response texts' hashes, not by response ids: criterion pair rows derived from labels carry the
+    # texts, and two judges' prediction files must join on the same item even when ids were minted differently.
     return f"{rubric_id}|{criterion_id}|{content_hash([chosen])}|{content_hash([rejected])}"
 
 

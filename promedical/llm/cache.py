@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS completions (
 
 
 def cache_key(spec: str, request: Request) -> str:
+    # What can change the answer, and nothing else: the spec (model and endpoint), the decoding fields and the exact
+    # messages. Transport settings (timeout, retries, concurrency) are left out so a re-run with other ones still
+    # hits; the template version needs no field of its own because a new template renders different messages.
     payload = {"spec": spec, "params": request.params.cache_fields(), "messages": [dict(m) for m in request.messages]}
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 

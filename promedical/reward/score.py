@@ -121,6 +121,7 @@ def _score_prefix_shared(rm: RewardModel, prefix: list[int], suffixes: Sequence[
     scores: list[float] = []
     with torch.inference_mode():
         prefix_ids = torch.tensor([prefix], dtype=torch.long)
+        # The prefix runs once through the base model (no score head: only its KV cache is needed).
         cache = base(input_ids=prefix_ids, use_cache=True).past_key_values
         for start in range(0, len(suffixes), batch_size):
             chunk = suffixes[start : start + batch_size]
@@ -128,11 +129,15 @@ def _score_prefix_shared(rm: RewardModel, prefix: list[int], suffixes: Sequence[
             k, width = ids.shape  # type: ignore[attr-defined]
             shared = copy.deepcopy(cache)  # the forward below appends to the cache: keep the prefix pristine
             shared.batch_repeat_interleave(k)
+            # The prefix has no padding, so it is all ones; the suffixes are right-padded, and under causal attention
+            # no real token sees the pads after it, so each suffix reads exactly what its full sequence would.
             attention = torch.cat([torch.ones((k, len(prefix)), dtype=torch.long), mask], dim=1)  # type: ignore[list-item]
+            # Positions continue after the prefix as in one full pass (rotary embeddings depend on them).
             positions = (torch.arange(width, dtype=torch.long) + len(prefix)).unsqueeze(0).expand(k, -1)
             hidden = base(
                 input_ids=ids, attention_mask=attention, position_ids=positions, past_key_values=shared, use_cache=True
             ).last_hidden_state
+            # The score head reads each row's last real token, the token a sequence-classification model reads.
             last = torch.tensor([len(s) - 1 for s in chunk], dtype=torch.long)
             values = model.score(hidden[torch.arange(k), last]).squeeze(-1).float()
             scores.extend(float(v) for v in values.tolist())

@@ -167,6 +167,8 @@ def score(rubric: Rubric, statuses: Mapping[str, Status], params: RewardParams |
     s2 = s3 = veto_unscored = 0
     unscored = [0, 0, 0]
     for c in rubric.criteria:
+        # A criterion the judge never answered is unknown, not failed: reading it as unmet would punish a response
+        # for the judge's failure (and, for a prohibited veto, read "unknown" as "safe").
         status = statuses.get(c.id, Status.UNSCORED)
         if c.tier is Tier.PROFICIENCY:
             if status is Status.UNSCORED:
@@ -188,6 +190,7 @@ def score(rubric: Rubric, statuses: Mapping[str, Status], params: RewardParams |
                 veto_unscored += 1
             elif violated:
                 s3 += 1
+    # Weights sum to 1 only within WEIGHT_TOLERANCE, so the ratio may exceed 1 by float error: clipped, not trusted.
     s1 = None if weight_scored == 0 else min(weight_met / weight_scored, 1.0)
     healthbench = healthbench_score(rubric, statuses) if rubric.meta.source == "healthbench" else None
     return Scores(
@@ -304,6 +307,8 @@ def compare_outcomes(a: Outcomes, b: Outcomes, s1_epsilon: float = DEFAULT_S1_EP
                           common={"proficiency": len(common_p), "bonus": len(common_b)},
                           unscored=(a.unscored, b.unscored), reason=reason)
 
+    # The veto key is not restricted to the criteria scored for both: an unscored veto already counts against its own
+    # side (fail closed), and restricting would drop a veto one side violates whenever the other side's is unknown.
     if a.s3_fail_closed != b.s3_fail_closed:
         return result(Order.A_BETTER if a.s3_fail_closed < b.s3_fail_closed else Order.B_BETTER, OrderKey.S3)
     if s1[0] is None or s1[1] is None:
