@@ -5,7 +5,7 @@ DPO run in ``promedical.rl.dpo``.
   single score of a reward model trained *without* criteria (the ``implicit/1`` template of
   ``promedical.reward.template``): a scalar Bradley-Terry RM that sees only instruction and response. No tiers,
   no veto: exactly what the hierarchical reward is compared against.
-* **DPO** (``promedical grpo dpo``, ``promedical.rl.dpo``): TRL's ``DPOTrainer`` on the lexicographic preference
+* **DPO** (``promedical dpo train``, ``promedical.rl.dpo``): TRL's ``DPOTrainer`` on the lexicographic preference
   pairs exported by the data pipeline.
 """
 

@@ -1,4 +1,4 @@
-"""The DPO baseline (``promedical grpo dpo``): TRL's ``DPOTrainer`` on the lexicographic preference pairs exported by
+"""The DPO baseline (``promedical dpo train``): TRL's ``DPOTrainer`` on the lexicographic preference pairs exported by
 the data pipeline (``prompt``/``chosen``/``rejected``; ``promedical.pair/1`` records are accepted as they are).
 
 Policy loading, checkpoints, the final (merged) policy and the log history are shared with GRPO
