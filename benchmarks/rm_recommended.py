@@ -6,9 +6,10 @@ physician labels from ``../shared/data``, drops the blind-test questions, keeps 
 encoder's rows, and cross-fits the evidence head by question. The K-QA figures are those out-of-fold scores: for
 every item, neither the encoder nor the head it was scored by saw its question.
 
-Variants: ``explicit`` (the recipe), ``implicit`` (``template=implicit/1``: no criterion anywhere), ``pairwise-only``
-(``pointwise_weight=0``), ``no-supervision`` (the encoder trained on the bundled samples instead of the K-QA
-constructions). Paired comparisons (``promedical judge compare`` on the prediction files): explicit vs lexical:0.5
+Variants: ``explicit`` (the recipe), ``implicit`` (``template=implicit/1``: no criterion anywhere),
+``pointwise+pairwise`` (``pointwise_weight=1``: BCE on the constructed labels beside Bradley-Terry), and
+``no-supervision`` (the encoder trained on the bundled samples instead of the K-QA constructions). Paired
+comparisons (``promedical judge compare`` on the prediction files): explicit vs lexical:0.5
 and explicit vs each variant, on the same 249 K-QA items.
 
 HealthBench: each checkpoint (its final head, fitted on K-QA labels only) is evaluated with ``promedical rm eval``
@@ -42,7 +43,7 @@ CONFIG = "configs/rm_recommended.yaml"
 VARIANTS: dict[str, list[str]] = {
     "explicit": [],
     "implicit": ["template=implicit/1"],
-    "pairwise-only": ["pointwise_weight=0.0"],
+    "pointwise+pairwise": ["pointwise_weight=1.0"],
     "no-supervision": ["supervision=[]", "train_data=[promedical/samples]"],
 }
 

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from promedical import samples
+from promedical.data.blind import shared_data_dir
 from promedical.hashing import content_hash
 from promedical.io import atomic_writer, write_json
 
@@ -55,6 +56,11 @@ class Profile:
     # unscored-rate gate would rightly refuse; the mechanics run lifts the gate and says so. The full profile
     # keeps the default gate.
     judge_max_unscored_rate: float | None = None
+    # The recommended RM recipe (configs/rm_recommended.yaml: constructed supervision + an evidence head fitted on
+    # physician labels) when the shared data folder is there; rm_max_rows is its smaller budget here.
+    rm_recipe: bool = True
+    # Mechanics runs use a random RM that cannot beat the majority class: they lift the gate, loudly.
+    allow_weak_rm: bool = False
 
 
 FULL = Profile(
@@ -66,7 +72,10 @@ TINY = Profile(
     name="tiny", policy="tiny-llama", rm_backbone="tiny-llama", judge_demo="hf:tiny-llama", judge_max_tokens=32,
     judge_limit=6, rm_epochs=1.0, rm_max_rows=40, rm_max_length=128, grpo_steps=2, grpo_generations=2,
     grpo_completion_tokens=12, grpo_lora=False, bench_max_tokens=12, resamples=1000, judge_max_unscored_rate=1.0,
+    rm_recipe=False, allow_weak_rm=True,
 )
+RECOMMENDED_MAX_ROWS = 400  # configs/rm_recommended.yaml
+INDEPENDENT_JUDGE = "lexical:0.5"  # no model, never optimised against: the bench's second opinion
 
 
 @dataclass
@@ -78,6 +87,10 @@ class Step:
     summary: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     reused: bool = False
+
+
+class WeakRewardModel(RuntimeError):
+    """The RM's held-out accuracy is not above the majority class: GRPO and the bench would optimise noise."""
 
 
 class StepFailed(RuntimeError):
@@ -93,8 +106,9 @@ def _yaml(path: Path, value: dict[str, Any]) -> Path:
 
 
 class Quickstart:
-    def __init__(self, out: Path, profile: Profile, echo: Callable[[str], None]) -> None:
+    def __init__(self, out: Path, profile: Profile, echo: Callable[[str], None], allow_weak_rm: bool = False) -> None:
         self.out, self.profile, self.echo = out.resolve(), profile, echo
+        self.allow_weak_rm = allow_weak_rm or profile.allow_weak_rm
         self.state = self.out / ".quickstart"
         self.steps: list[Step] = []
 
@@ -167,13 +181,25 @@ class Quickstart:
             "derive_pairs": False, "max_rows": p.rm_max_rows, "epochs": p.rm_epochs, "batch_size": 8,
             "learning_rate": 1e-4, "warmup_ratio": 0.1, "save_steps": 50, "logging_steps": 5, "seed": 0,
         }
-        trained, rm_dir = self.train("rm", "rm-train",
-                                     "Train ProMedical-RM (criterion injected, Bradley-Terry + pointwise)", rm_settings)
+        recipe = p.rm_recipe and (shared_data_dir() / "k-qa").is_dir()
+        if recipe:
+            rm_settings.update(supervision=["kqa-answers"], evidence={"physician_labels": ["kqa-nli"], "folds": 5},
+                               input="windows/1", windows={"max_windows": 8, "overlap": 0.25},
+                               pointwise_weight=0.0, derive_pairs=True, max_pairs_per_criterion=6)
+            title = (f"Train ProMedical-RM, the recommended recipe on a smaller budget ({p.rm_max_rows} rows of "
+                     f"{RECOMMENDED_MAX_ROWS}): encoder + evidence head fitted on K-QA physician labels")
+        else:
+            title = "Train ProMedical-RM (criterion injected, Bradley-Terry + pointwise)"
+            if p.rm_recipe:
+                self.echo(f"no shared data folder at {shared_data_dir()}: training the RM on the samples only "
+                          "(no physician labels, no held-out agreement with physicians)")
+        trained, rm_dir = self.train("rm", "rm-train", title, rm_settings)
         checkpoint = str(trained.get("checkpoint") or rm_dir / "final")
         rm_eval = self.run(Step("rm-eval", "Evaluate the RM on held-out expert labels (bootstrap CIs)",
                                 ["rm", "eval", "--model", checkpoint, "--data", str(split / "test"),
                                  "--resamples", str(min(p.resamples, 2000)), "-o", str(out / "rm-eval.json"),
                                  "--json"]))
+        gate = self.rm_gate(trained.get("evidence"), rm_eval)
         grpo: dict[str, Any] = {
             "policy": p.policy, "rubrics": [str(split / "train" / "rubrics.jsonl")],
             "reward": {"mode": "hierarchical", "judge": f"rm:{checkpoint}"},
@@ -188,8 +214,10 @@ class Quickstart:
                                               "GRPO with r = clip(S1 + a*S2, 0, 1+b) - l*S3, graded by the RM", grpo)
         aligned = str(trained_policy.get("final_policy") or grpo_dir / "final")
         bench = split / "test" / "rubrics.jsonl"
-        common = ["--judge", f"rm:{checkpoint}", "--max-tokens", str(p.bench_max_tokens), "--resamples",
-                  str(p.resamples), "--train", str(split / "train" / "rubrics.jsonl"), "--json"]
+        # The policy trained against the RM: the bench also grades it with a judge it never optimised against.
+        common = ["--judge", f"rm:{checkpoint}", "--also-judge", INDEPENDENT_JUDGE, "--max-tokens",
+                  str(p.bench_max_tokens), "--resamples", str(p.resamples), "--train",
+                  str(split / "train" / "rubrics.jsonl"), "--json"]
         before = self.run(Step("bench-base", "Bench the starting policy on the held-out rubrics",
                                ["bench", "run", "--bench", str(bench), "--policy", f"hf:{p.policy}",
                                 "-o", str(out / "bench" / "base"), *common]))
@@ -199,13 +227,44 @@ class Quickstart:
         compare = self.run(Step("compare", "Paired comparison, aligned vs starting policy, and the HTML report",
                                 ["bench", "compare", str(out / "bench" / "aligned"), str(out / "bench" / "base"),
                                  "-o", str(out / "bench" / "compare"), "--resamples", str(p.resamples), "--json"]))
-        result = {"profile": p.name, "out": str(out), "judge": judge, "rm": rm_eval, "bench_base": before,
+        result = {"profile": p.name, "out": str(out), "judge": judge, "rm": rm_eval, "grpo": trained_policy,
+                  "independent_judge": INDEPENDENT_JUDGE,
+                  "rm_held_out": trained.get("evidence"), "rm_gate": gate, "rm_recipe": recipe,
+                  "rm_budget": {"max_rows": p.rm_max_rows, "recommended_max_rows": RECOMMENDED_MAX_ROWS},
+                  "bench_base": before,
                   "bench_aligned": after, "compare": compare, "checkpoint": checkpoint, "aligned_policy": aligned,
                   "report": str(out / "bench" / "compare" / "report.html"),
                   "stages": [{"name": s.name, "seconds": round(s.seconds, 1), "reused": s.reused}
                              for s in self.steps]}
         write_json(out / "quickstart.json", result)
         return result
+
+    def rm_gate(self, held_out: dict[str, Any] | None, rm_eval: dict[str, Any]) -> dict[str, Any]:
+        """Refuse an RM whose held-out accuracy is not above the majority class (unless allowed, loudly).
+
+        The held-out figure is the out-of-fold agreement with physicians when the RM has an evidence head, else its
+        pointwise accuracy on the quickstart's held-out expert labels."""
+        if held_out:
+            basis = "physician labels, out of fold"
+            accuracy, majority = held_out["out_of_fold"]["accuracy"], held_out["out_of_fold"]["majority_class"]
+        else:
+            basis = "held-out expert labels of the samples"
+            accuracy = (rm_eval.get("pointwise_accuracy") or {}).get("value")
+            majority = rm_eval.get("majority_class")
+        passed = accuracy is not None and majority is not None and accuracy > majority
+        gate = {"basis": basis, "accuracy": accuracy, "majority_class": majority, "passed": passed,
+                "overridden": False}
+        if not passed:
+            message = (f"the reward model's held-out accuracy ({basis}) is {accuracy} against a majority class of "
+                       f"{majority}: it is no better than always giving the commoner label")
+            if not self.allow_weak_rm:
+                raise WeakRewardModel(f"{message}; GRPO and the bench would optimise and measure noise. Pass "
+                                      "--allow-weak-rm to go on anyway")
+            gate["overridden"] = True
+            self.echo(f"\nWARNING: {message}. Going on because --allow-weak-rm is set (or this is a mechanics "
+                      "run): every GRPO and bench figure below is graded by a reward model that is not better "
+                      "than chance.\n")
+        return gate
 
     def _judge_demo(self, test_dir: Path, labels: Path) -> dict[str, Any]:
         """Judge the held-out responses with a small LLM judge and measure its agreement with the expert labels."""
