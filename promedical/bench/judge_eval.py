@@ -31,14 +31,16 @@ from typing import Any
 from promedical.judge.meta_eval import choose_reference, dedupe
 from promedical.reward.eval import ScoredPair, ScoredPoint, evaluate
 from promedical.rubrics.records import Status, Verdict
-from promedical.rubrics.schema import Polarity, Rubric
+from promedical.rubrics.schema import TIER_NAMES, Polarity, Rubric
+from promedical.rubrics.scoring import is_satisfied
 
-TIER_NAMES = {"proficiency": "proficiency", "bonus": "excellence", "veto": "safety"}
+# The paper's names of the tiers (the report's per-tier keys).
+PAPER_NAMES = dict(zip(TIER_NAMES, ("proficiency", "excellence", "safety"), strict=True))
 
 
 def satisfied(polarity: Polarity | None, status: Status) -> bool:
-    met = status is Status.MET
-    return not met if polarity is Polarity.PROHIBITED else met
+    """Whether a scored (met or unmet) verdict satisfies its criterion: the polarity rule of ``scoring``."""
+    return is_satisfied(status is Status.MET, polarity)
 
 
 def margin(verdict: Verdict, polarity: Polarity | None) -> float:
@@ -120,11 +122,11 @@ def judge_eval(rubrics: Sequence[Rubric], judged: Sequence[Verdict], labels: Seq
     ``reference_labels``); ``ValueError`` when the reference cannot be chosen or the verdicts mix judges."""
     ref, chosen = reference_labels(labels, reference)
     points, pairs, counts = judge_items(rubrics, judged, chosen)
-    report = evaluate(points, pairs, {"proficiency": 0.0, "bonus": 0.0, "veto": 0.0}, n_resamples=n_resamples,
+    report = evaluate(points, pairs, dict.fromkeys(TIER_NAMES, 0.0), n_resamples=n_resamples,
                       seed=seed)
     report.pop("thresholds", None)
     labelled = counts["labels_used"] + counts.get("judge_missing", 0) + counts.get("judge_unscored", 0)
-    report["per_tier"] = {TIER_NAMES[t]: v for t, v in report["per_tier"].items()}
+    report["per_tier"] = {PAPER_NAMES[t]: v for t, v in report["per_tier"].items()}
     report.update({
         "judges": sorted({v.judge for v in judged}),
         "reference": ref,

@@ -28,11 +28,11 @@ import numpy as np
 
 from promedical.rubrics.aggregate import index_verdicts, score_responses
 from promedical.rubrics.records import Response, Status, Verdict
-from promedical.rubrics.schema import Rubric, Tier
+from promedical.rubrics.schema import TIER_NAMES, Rubric, Tier
 from promedical.rubrics.scoring import RewardParams, is_violated
 from promedical.stats import DEFAULT_RESAMPLES, Estimate, bootstrap_mean, bootstrap_ratio
 
-TIERS = ("proficiency", "bonus", "veto")
+TIERS = TIER_NAMES
 UNLABELLED = "(none)"
 
 

@@ -20,6 +20,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from promedical.rubrics.schema import TIER_NAMES
+
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222;
 padding:0 1rem}
@@ -90,7 +92,7 @@ def tier_plot(summary: dict[str, Any]) -> str | None:
     tiers = summary.get("by_tier") or {}
     if not tiers:
         return None
-    names = [t for t in ("proficiency", "bonus", "veto") if t in tiers]
+    names = [t for t in TIER_NAMES if t in tiers]
     labels = [f"{t} ({tiers[t]['rate']})" for t in names]
     return _bars(labels, [tiers[t]["value"] for t in names], [tiers[t]["ci_low"] for t in names],
                  [tiers[t]["ci_high"] for t in names], "Criterion rates per tier (95% CI)", "share of criteria",

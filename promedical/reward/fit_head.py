@@ -41,11 +41,12 @@ from promedical.reward.inputs import CriterionInput, Group
 from promedical.reward.model import RewardModel, TierThreshold, write_card
 from promedical.reward.physician import build_physician
 from promedical.reward.score import score_groups
+from promedical.rubrics.schema import TIER_NAMES
 
 PHYSICIAN_DIR = "physician"
 EVIDENCE_DIR = "evidence"
 OOF_FILE = "oof.predictions.jsonl"
-TIERS = ("proficiency", "bonus", "veto")
+TIERS = TIER_NAMES
 LEXICAL_FILE = "lexical.predictions.jsonl"
 
 
