@@ -14,11 +14,12 @@ Paper defaults (METHOD.md section 5) are set explicitly because TRL's own defaul
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from promedical.report_to import ReportTo, check_report_to
+from promedical.reward.config import LoraSettings
 from promedical.rubrics.scoring import RewardParams
 from promedical.unscored import DEFAULT_MAX_UNSCORED_RATE
 
@@ -27,11 +28,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class LoraSettings(_Strict):
-    r: int = Field(default=16, ge=1)
-    alpha: int = Field(default=32, ge=1)
-    dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
-    target_modules: list[str] | str = "all-linear"
+# The policy's LoRA defaults. The class is the reward model's (one ``LoraSettings``), whose own defaults are smaller
+# (r=8, alpha=16, no dropout): a policy adapter gets more rank and some dropout. The keys a ``lora:`` block leaves
+# out take these values, so the configs written for the policy runs resolve as they always did.
+POLICY_LORA: dict[str, Any] = {"r": 16, "alpha": 32, "dropout": 0.05}
+
+
+def _policy_defaults(value: Any) -> Any:
+    return {**POLICY_LORA, **value} if isinstance(value, dict) else value
+
+
+def policy_lora(**values: Any) -> LoraSettings:
+    """A ``LoraSettings`` with the policy's defaults for what ``values`` leaves out."""
+    return LoraSettings(**_policy_defaults(values))
+
+
+# ``lora:`` of the GRPO and DPO configs: absent or null is no LoRA (full fine-tuning).
+PolicyLora = Annotated[LoraSettings | None, BeforeValidator(_policy_defaults)]
 
 
 class RewardSettings(_Strict):
@@ -121,7 +134,7 @@ class GRPOSettings(_Strict):
     max_steps: int = -1
     num_train_epochs: float = Field(default=1.0, gt=0)
     max_completion_length: int = Field(default=256, ge=1)
-    lora: LoraSettings | None = None
+    lora: PolicyLora = None
     bf16: bool = False
     gradient_checkpointing: bool = False  # TRL turns it on by default; worth it on GPUs with long completions
     deepspeed: str | None = None  # a DeepSpeed JSON config (GPU); usually given through `accelerate launch` instead
@@ -164,7 +177,7 @@ class DPOSettings(_Strict):
     max_steps: int = -1
     num_train_epochs: float = Field(default=1.0, gt=0)
     max_length: int = Field(default=512, ge=16)
-    lora: LoraSettings | None = None
+    lora: PolicyLora = None
     bf16: bool = False
     save_steps: int = Field(default=50, ge=1)
     save_total_limit: int = Field(default=2, ge=1)
