@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from promedical.review import auth, migrate, security
 from promedical.review.admin_routes import router as admin_router
+from promedical.review.commits import GroupCommit
 from promedical.review.errors import ReviewError
 from promedical.review.reviewer_routes import router as reviewer_router
 from promedical.review.store import Database
@@ -53,6 +54,7 @@ def create_app(url: str, *, run_migrations: bool = True, secure_cookies: bool = 
         auth.purge_expired(session)
     app = FastAPI(title="ProMedical review", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.db = database
+    app.state.commits = GroupCommit(database)
     app.state.secure_cookies = secure_cookies
     app.state.gate = gate or HashGate()
     # Browsers that logged in here before get their own small budget, so a flood that fills the shared one does

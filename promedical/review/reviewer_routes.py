@@ -13,13 +13,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from promedical.review import answers, auth
 from promedical.review.errors import ReviewError
 from promedical.review.rounds import EDITABLE
 from promedical.review.security import MAX_ANSWERS, MAX_KEY, MAX_NOTE, MAX_VALUE
-from promedical.review.web import current_user, db_of, form_dict, render
+from promedical.review.web import commits_of, current_user, db_of, form_dict, render
 
 router = APIRouter()
 Key = Annotated[str, StringConstraints(max_length=MAX_KEY)]
@@ -111,28 +112,31 @@ async def submit_form(request: Request, token: str, user: auth.CurrentUser = Dep
     _check_notes(form.get("critique", ""), form.get("reason", ""))
     database = db_of(request)
 
-    def _run() -> None:
+    def _read() -> dict[str, Any]:
         with database.read() as session:
-            data = answers.payload(session, user, token)
-        with database.write() as session:
-            if data["kind"] == "rubric":
-                try:
-                    base = int(form.get("base_revision", ""))
-                except ValueError:
-                    raise ReviewError(422, "base_revision must be a whole number") from None
-                decision = form.get("decision", "")
-                edits = _form_edits(form, data["rubric"]["criteria"]) if decision == "edit" else {}
-                answers.submit_decision(session, user, token, form.get("uid", ""), decision, base_revision=base,
-                                        critique=form.get("critique", ""), reason=form.get("reason", ""),
-                                        edits=edits)
-            elif data["kind"] == "pointwise":
-                given = {c["id"]: form[f"crit_{i}"] for i, c in enumerate(data["criteria"]) if f"crit_{i}" in form}
-                answers.submit_labels(session, user, token, form.get("uid", ""), given, _form_revision(form))
-            else:
-                answers.submit_labels(session, user, token, form.get("uid", ""), {"answer": form.get("answer", "")},
-                                      _form_revision(form))
+            return answers.payload(session, user, token)
 
-    await run_in_threadpool(_run)
+    data = await run_in_threadpool(_read)
+
+    def _run(session: Session) -> None:
+        if data["kind"] == "rubric":
+            try:
+                base = int(form.get("base_revision", ""))
+            except ValueError:
+                raise ReviewError(422, "base_revision must be a whole number") from None
+            decision = form.get("decision", "")
+            edits = _form_edits(form, data["rubric"]["criteria"]) if decision == "edit" else {}
+            answers.submit_decision(session, user, token, form.get("uid", ""), decision, base_revision=base,
+                                    critique=form.get("critique", ""), reason=form.get("reason", ""),
+                                    edits=edits)
+        elif data["kind"] == "pointwise":
+            given = {c["id"]: form[f"crit_{i}"] for i, c in enumerate(data["criteria"]) if f"crit_{i}" in form}
+            answers.submit_labels(session, user, token, form.get("uid", ""), given, _form_revision(form))
+        else:
+            answers.submit_labels(session, user, token, form.get("uid", ""), {"answer": form.get("answer", "")},
+                                  _form_revision(form))
+
+    await commits_of(request).run(_run)
     return RedirectResponse("/?saved=1", status_code=303)
 
 
@@ -157,11 +161,10 @@ def api_get(request: Request, token: str, user: auth.CurrentUser = Depends(curre
 async def api_labels(request: Request, token: str, user: auth.CurrentUser = Depends(current_user)) -> dict[str, Any]:
     body = await _body(request, LabelsIn)
 
-    def _run() -> dict[str, Any]:
-        with db_of(request).write() as session:
-            return answers.submit_labels(session, user, token, body.uid, body.answers, body.revision).as_dict()
+    def _run(session: Session) -> dict[str, Any]:
+        return answers.submit_labels(session, user, token, body.uid, body.answers, body.revision).as_dict()
 
-    return await run_in_threadpool(_run)
+    return await commits_of(request).run(_run)
 
 
 @router.post("/api/assignments/{token}/decision")
@@ -169,13 +172,12 @@ async def api_decision(request: Request, token: str,
                        user: auth.CurrentUser = Depends(current_user)) -> dict[str, Any]:
     body = await _body(request, DecisionIn)
 
-    def _run() -> dict[str, Any]:
-        with db_of(request).write() as session:
-            return answers.submit_decision(session, user, token, body.uid, body.decision,
-                                           base_revision=body.base_revision, critique=body.critique,
-                                           reason=body.reason, edits=body.edits).as_dict()
+    def _run(session: Session) -> dict[str, Any]:
+        return answers.submit_decision(session, user, token, body.uid, body.decision,
+                                       base_revision=body.base_revision, critique=body.critique,
+                                       reason=body.reason, edits=body.edits).as_dict()
 
-    return await run_in_threadpool(_run)
+    return await commits_of(request).run(_run)
 
 
 @router.post("/logout")

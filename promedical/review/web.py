@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from promedical.review import auth, security
+from promedical.review.commits import GroupCommit
 from promedical.review.errors import ReviewError
 from promedical.review.store import Database
 
@@ -26,6 +27,12 @@ class LoginRequired(Exception):
 def db_of(request: Request) -> Database:
     database: Database = request.app.state.db
     return database
+
+
+def commits_of(request: Request) -> GroupCommit:
+    """The app's group commit: where answers are written (``commits.py``)."""
+    commits: GroupCommit = request.app.state.commits
+    return commits
 
 
 def is_api(request: Request) -> bool:
