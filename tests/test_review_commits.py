@@ -85,7 +85,9 @@ def test_concurrent_answers_share_commits_and_each_is_stored_once(seeded: str) -
 
 def _reviewer(database: Database, name: str) -> tuple[auth.CurrentUser, list[dict[str, Any]]]:
     with database.write() as session:
-        token = auth.open_session(session, session.scalar(select(User.id).where(User.username == name)))
+        user_id = session.scalar(select(User.id).where(User.username == name))
+        assert user_id is not None
+        token = auth.open_session(session, user_id)
     with database.read() as session:
         user = auth.lookup(session, token)
         assert user is not None
