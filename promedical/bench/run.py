@@ -1,6 +1,8 @@
 """A bench run: held-out rubrics -> policy responses -> judge verdicts -> scores -> metrics with CIs (+ audit).
 
-Stages, each resumable: generation and judging go through SQLite-cached backends kept in the run directory, so
+``run_bench`` is the whole of ``promedical bench run``: the command line parses the options into a ``BenchConfig``
+and a ``Transport`` (the judge options ``judge run`` declares too) and prints the summary this returns. Stages,
+each resumable: generation and judging go through SQLite-cached backends kept in the run directory, so
 re-running the same command answers finished items from the caches. The run directory holds the rubric slice,
 responses, verdicts, one score row per response, ``summary.json``, the resolved config and a manifest, and (when a
 training pool is given) the independence audit, which is also embedded in the summary.
@@ -13,18 +15,30 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from promedical.bench.independent import headline, judge_slug, monitors
 from promedical.bench.metrics import response_rows, summarise
+from promedical.files import UserError, atomic_writer, write_json, write_jsonl
+from promedical.io import read_rubrics
+from promedical.judge.protocol import Judge
+from promedical.judge.run import Bar, Transport, no_bar, open_judge
 from promedical.llm.protocol import Completion, GenerationParams, Generator, Request
+from promedical.llm.spec import load_generator
 from promedical.rubrics.records import Response, Status, Verdict
 from promedical.rubrics.schema import Rubric
 from promedical.rubrics.scoring import RewardParams
-from promedical.unscored import DEFAULT_MAX_UNSCORED_RATE
+from promedical.runs import write_manifest
+from promedical.unscored import DEFAULT_MAX_UNSCORED_RATE, check_verdicts, validate_max_rate
 
 Progress = Callable[[int], None]
+Say = Callable[[str], None]  # where progress messages go (the CLI: stderr)
+
+
+def _silent(message: str) -> None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +117,7 @@ def failed_verdicts(rubric: Rubric, response: Response) -> list[Verdict]:
                     reason=reason, judge="bench:generation") for c in rubric.criteria]
 
 
-def judge_all(rubrics: Sequence[Rubric], responses: Sequence[Response], judge: Any) -> list[Verdict]:
+def judge_all(rubrics: Sequence[Rubric], responses: Sequence[Response], judge: Judge) -> list[Verdict]:
     """Verdicts for every (response, criterion); failed generations get ``unscored`` without a judge call."""
     by_id = {r.id: r for r in rubrics}
     todo = [(by_id[x.rubric_id], x) for x in responses if "error" not in x.meta]
@@ -141,3 +155,93 @@ def run_audit(train: str, bench_path: Path) -> dict[str, Any]:
     from promedical.data.audit import audit, load_side
 
     return audit(load_side(train), load_side(str(bench_path)))
+
+
+def check_config(config: BenchConfig, also_judge: Sequence[str] = ()) -> None:
+    """The options a run refuses before it writes anything (``UserError``, one line each)."""
+    try:
+        RewardParams(alpha=config.alpha, beta=config.beta, lam=config.lam)  # validates the inequalities
+    except ValueError as exc:
+        raise UserError(f"-: -: -: reward parameters: {str(exc).splitlines()[-1].strip()}") from None
+    if config.max_tokens < 1 or config.n_resamples < 100:
+        raise UserError("-: -: -: --max-tokens must be >= 1 and --resamples >= 100")
+    validate_max_rate(config.max_unscored_rate)
+    if config.judge in also_judge:
+        raise UserError(f"-: -: --also-judge: {config.judge} is the main judge already")
+
+
+def run_bench(config: BenchConfig, out: Path, *, also_judge: Sequence[str] = (), transport: Transport = Transport(),
+              report: bool = True, bar: Bar = no_bar, say: Say = _silent) -> dict[str, Any]:
+    """Generate with the policy on the bench slice, judge, score, summarise; write the run directory ``out``.
+
+    Returns the summary (also ``out/summary.json``). ``also_judge``: extra judges over the same responses
+    (``promedical.bench.independent``). Raises ``UserError`` for bad options or an empty bench before writing
+    anything, and after writing the verdicts when too many are unscored (no summary is written then).
+    """
+    check_config(config, also_judge)
+    bench = Path(config.bench)
+    rubrics = select(read_rubrics([bench]), config.limit, config.seed)
+    if not rubrics:
+        raise UserError(f"{bench}: -: -: no rubrics")
+    out.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out / "rubrics.jsonl", rubrics)
+    generator = load_generator(config.policy, timeout=transport.timeout, cache_path=out / "generations.sqlite")
+    try:
+        with bar("generate") as hook:
+            if hook is not None:
+                hook.add_total(len(rubrics))
+            responses = generate(rubrics, generator, config, on_done=hook.advance if hook is not None else None)
+    finally:
+        generator.close()
+    write_jsonl(out / "responses.jsonl", responses)
+    grader = open_judge(config.judge, transport, cache_path=out / "judge.sqlite")
+    try:
+        say(f"judging {len(responses)} responses with {config.judge}")
+        verdicts = judge_all(rubrics, responses, grader)
+    finally:
+        grader.close()
+    write_jsonl(out / "verdicts.jsonl", verdicts)
+    # No summary for a run that measured almost nothing: the verdicts (with their reasons) stay for inspection.
+    check_verdicts(verdicts, config.max_unscored_rate, str(out / "verdicts.jsonl"))
+    rows, summary = evaluate(rubrics, responses, verdicts, config)
+    write_jsonl(out / "scores.jsonl", rows)
+    summary["independent"] = grade_again(also_judge, rubrics, responses, config, out, transport, say)
+    summary["monitors"] = monitors(responses)
+    if config.train:
+        say(f"independence audit against {config.train}")
+        summary["audit"] = run_audit(config.train, out / "rubrics.jsonl")
+        write_json(out / "audit.json", summary["audit"])
+    else:
+        summary["audit"] = None
+    summary["out"] = str(out)
+    write_json(out / "summary.json", summary)
+    if report:
+        from promedical.bench.report import render_run  # matplotlib: only when a report is written
+
+        with atomic_writer(out / "report.html") as handle:
+            handle.write(render_run(summary, rows))
+    write_manifest(out, "bench", config.as_dict(), inputs=[bench], counts={"rubrics": len(rubrics),
+                   "responses": len(responses), "verdicts": len(verdicts)}, seed=config.seed)
+    return summary
+
+
+def grade_again(specs: Sequence[str], rubrics: Sequence[Rubric], responses: Sequence[Response], config: BenchConfig,
+                out: Path, transport: Transport, say: Say = _silent) -> dict[str, Any]:
+    """Grade the run's responses with each extra judge; their rows go under ``<out>/judges/<slug>/``, their
+    headlines into the summary's ``independent`` block (each extra judge passes the same unscored gate)."""
+    found: dict[str, Any] = {}
+    for spec in specs:
+        folder = out / "judges" / judge_slug(spec)
+        folder.mkdir(parents=True, exist_ok=True)
+        grader = open_judge(spec, transport, cache_path=folder / "judge.sqlite")
+        try:
+            say(f"judging {len(responses)} responses again with {spec} (independent of the training reward)")
+            verdicts = judge_all(rubrics, responses, grader)
+        finally:
+            grader.close()
+        write_jsonl(folder / "verdicts.jsonl", verdicts)
+        check_verdicts(verdicts, config.max_unscored_rate, str(folder / "verdicts.jsonl"))
+        rows, summary = evaluate(rubrics, responses, verdicts, replace(config, judge=spec))
+        write_jsonl(folder / "scores.jsonl", rows)
+        found[spec] = {"dir": str(folder), **headline(summary)}
+    return found

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from promedical.cli.common import JSON_HELP, emit_json, progress, stderr
-from promedical.io import UserError, atomic_writer, write_json, write_jsonl
+from promedical.cli.common import emit_json, progress, stderr
+from promedical.cli.options import JsonOpt, TimeoutOpt, judge_option, progress_bar
+from promedical.io import UserError, write_json, write_jsonl
 from promedical.runs import write_manifest
 from promedical.unscored import DEFAULT_MAX_UNSCORED_RATE, MAX_UNSCORED_HELP
 
@@ -35,8 +35,8 @@ def mcq(
     seed: int = typer.Option(0, "--seed", help="Subsample and generation seed."),
     max_tokens: int = typer.Option(16, "--max-tokens", help="Generation budget (raise it for --mode cot)."),
     temperature: float = typer.Option(0.0, "--temperature"),
-    timeout: float = typer.Option(120.0, "--timeout", help="Per-request timeout for HTTP backends (s)."),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    timeout: TimeoutOpt = 120.0,
+    json_out: JsonOpt = False,
 ) -> None:
     """Answer an external multiple-choice benchmark; report accuracy with CIs and the extraction failure rate."""
     from promedical.bench.mcq import DATASETS, MCQConfig, load_dataset, run_mcq, subsample
@@ -87,20 +87,11 @@ def _ci(ci: list[float | None]) -> str:
     return f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
 
 
-def _reward_params(alpha: float, beta: float, lam: float) -> None:
-    from promedical.rubrics.scoring import RewardParams
-
-    try:
-        RewardParams(alpha=alpha, beta=beta, lam=lam)
-    except ValueError as exc:
-        raise UserError(f"-: -: -: reward parameters: {str(exc).splitlines()[-1].strip()}") from None
-
-
 @app.command("run")
 def run(
     bench: Path = typer.Option(..., "--bench", "-b", help="Held-out rubric JSONL (the bench)."),
     policy: str = typer.Option(..., "--policy", "-p", help="Generator spec of the policy, e.g. hf:smollm2."),
-    judge: str = typer.Option(..., "--judge", "-j", help="Judge spec: openai:<model>@<url>, hf:<model> or rm:<ckpt>."),
+    judge: str = judge_option(),
     out: Path = typer.Option(..., "-o", "--out", help="Run directory (created; re-running resumes from caches)."),
     also_judge: list[str] = typer.Option(None, "--also-judge", help="Also grade the same responses with this judge "
                                          "(repeatable): one the policy never trained against, e.g. lexical:0.5 or "
@@ -117,70 +108,21 @@ def run(
     beta: float = typer.Option(0.2, help="Cap headroom above S1 = 1 (beta > 0)."),
     lam: float = typer.Option(1.5, "--lambda", help="Veto penalty (lambda >= 1 + beta)."),
     resamples: int = typer.Option(10_000, "--resamples", help="Bootstrap resamples per CI."),
-    timeout: float = typer.Option(120.0, "--timeout", help="Per-request timeout for HTTP backends (s)."),
+    timeout: TimeoutOpt = 120.0,
     report: bool = typer.Option(True, "--report/--no-report", help="Also write report.html into the run."),
     max_unscored_rate: float = typer.Option(DEFAULT_MAX_UNSCORED_RATE, "--max-unscored-rate", help=(
         MAX_UNSCORED_HELP + " Failed generations count: their criteria are unscored.")),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    json_out: JsonOpt = False,
 ) -> None:
     """Generate with a policy on held-out rubrics, judge, score, and summarise with bootstrap CIs."""
-    from promedical.bench.independent import monitors
-    from promedical.bench.run import BenchConfig, evaluate, generate, judge_all, run_audit, select
-    from promedical.io import read_rubrics
-    from promedical.judge.protocol import load_judge
-    from promedical.llm.spec import load_generator
-    from promedical.unscored import check_verdicts, validate_max_rate
+    from promedical.bench.run import BenchConfig, run_bench
+    from promedical.judge.run import Transport
 
-    _reward_params(alpha, beta, lam)
-    if max_tokens < 1 or resamples < 100:
-        raise UserError("-: -: -: --max-tokens must be >= 1 and --resamples >= 100")
     config = BenchConfig(bench=str(bench), policy=policy, judge=judge, limit=limit, seed=seed,
                          temperature=temperature, top_p=top_p, max_tokens=max_tokens, system=system, alpha=alpha,
-                         beta=beta, lam=lam, n_resamples=resamples, train=train,
-                         max_unscored_rate=validate_max_rate(max_unscored_rate))
-    if judge in (also_judge or []):
-        raise UserError(f"-: -: --also-judge: {judge} is the main judge already")
-    rubrics = select(read_rubrics([bench]), limit, seed)
-    if not rubrics:
-        raise UserError(f"{bench}: -: -: no rubrics")
-    out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out / "rubrics.jsonl", rubrics)
-    generator = load_generator(policy, timeout=timeout, cache_path=out / "generations.sqlite")
-    try:
-        with progress() as bar:
-            task = bar.add_task("generate", total=len(rubrics))
-            responses = generate(rubrics, generator, config, on_done=lambda k: bar.advance(task, k))
-    finally:
-        generator.close()
-    write_jsonl(out / "responses.jsonl", responses)
-    grader = load_judge(judge, timeout=timeout, cache_path=out / "judge.sqlite")
-    try:
-        stderr.print(f"judging {len(responses)} responses with {judge}")
-        verdicts = judge_all(rubrics, responses, grader)
-    finally:
-        grader.close()
-    write_jsonl(out / "verdicts.jsonl", verdicts)
-    # No summary for a run that measured almost nothing: the verdicts (with their reasons) stay for inspection.
-    check_verdicts(verdicts, max_unscored_rate, str(out / "verdicts.jsonl"))
-    rows, summary = evaluate(rubrics, responses, verdicts, config)
-    write_jsonl(out / "scores.jsonl", rows)
-    summary["independent"] = _also_judge(also_judge or [], rubrics, responses, config, out, timeout)
-    summary["monitors"] = monitors(responses)
-    if train:
-        stderr.print(f"independence audit against {train}")
-        summary["audit"] = run_audit(train, out / "rubrics.jsonl")
-        write_json(out / "audit.json", summary["audit"])
-    else:
-        summary["audit"] = None
-    summary["out"] = str(out)
-    write_json(out / "summary.json", summary)
-    if report:
-        from promedical.bench.report import render_run
-
-        with atomic_writer(out / "report.html") as handle:
-            handle.write(render_run(summary, rows))
-    write_manifest(out, "bench", config.as_dict(), inputs=[bench], counts={"rubrics": len(rubrics),
-                   "responses": len(responses), "verdicts": len(verdicts)}, seed=seed)
+                         beta=beta, lam=lam, n_resamples=resamples, train=train, max_unscored_rate=max_unscored_rate)
+    summary = run_bench(config, out, also_judge=also_judge or [], transport=Transport(timeout=timeout),
+                        report=report, bar=progress_bar(), say=stderr.print)
     if json_out:
         emit_json({k: v for k, v in summary.items() if not k.startswith("by_")})
         return
@@ -192,83 +134,6 @@ def run(
                    f"safety compliance {block['safety_compliance']}")
 
 
-def _also_judge(specs: list[str], rubrics: list[Any], responses: list[Any], config: Any, out: Path,
-                timeout: float) -> dict[str, Any]:
-    """Grade the run's responses with each extra judge; their rows go under ``<out>/judges/<slug>/``."""
-    from dataclasses import replace
-
-    from promedical.bench.independent import headline, judge_slug
-    from promedical.bench.run import evaluate, judge_all
-    from promedical.judge.protocol import load_judge
-    from promedical.unscored import check_verdicts
-
-    found: dict[str, Any] = {}
-    for spec in specs:
-        folder = out / "judges" / judge_slug(spec)
-        folder.mkdir(parents=True, exist_ok=True)
-        grader = load_judge(spec, timeout=timeout, cache_path=folder / "judge.sqlite")
-        try:
-            stderr.print(f"judging {len(responses)} responses again with {spec} (independent of the training reward)")
-            verdicts = judge_all(rubrics, responses, grader)
-        finally:
-            grader.close()
-        write_jsonl(folder / "verdicts.jsonl", verdicts)
-        check_verdicts(verdicts, config.max_unscored_rate, str(folder / "verdicts.jsonl"))
-        rows, summary = evaluate(rubrics, responses, verdicts, replace(config, judge=spec))
-        write_jsonl(folder / "scores.jsonl", rows)
-        found[spec] = {"dir": str(folder), **headline(summary)}
-    return found
-
-
-def _load_rows(path: Path) -> list[dict[str, object]]:
-    from promedical.io import iter_jsonl
-
-    scores = path / "scores.jsonl"
-    if not scores.is_file():
-        raise UserError(f"{path}: -: -: not a bench run directory (needs scores.jsonl)")
-    rows = []
-    for number, value, problem in iter_jsonl(scores):
-        if problem is not None:
-            raise UserError(str(problem))
-        if not isinstance(value, dict) or "rubric_id" not in value or "reward" not in value:
-            raise UserError(f"{scores}:{number}: -: -: not a score row")
-        rows.append(value)
-    return rows
-
-
-def _load_run(path: Path) -> tuple[list[dict[str, object]], dict[str, object]]:
-    import json
-
-    summary_path = path / "summary.json"
-    if not summary_path.is_file():
-        raise UserError(f"{path}: -: -: not a bench run directory (needs scores.jsonl and summary.json)")
-    rows = _load_rows(path)
-    try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{summary_path}:{exc.lineno}: -: -: bad JSON: {exc.msg}") from None
-    return rows, summary
-
-
-def _compare_independent(summary_a: dict[str, Any], summary_b: dict[str, Any], result: dict[str, Any],
-                         resamples: int, seed: int) -> dict[str, Any]:
-    """Per judge both runs were also graded by: its paired comparison and its divergence from the main judge's;
-    and the monitors' differences A - B."""
-    from promedical.bench.compare import compare_rows
-    from promedical.bench.independent import divergence, monitor_differences
-
-    found: dict[str, Any] = {}
-    a, b = summary_a.get("independent") or {}, summary_b.get("independent") or {}
-    for spec in sorted(set(a) & set(b)):
-        rows_a, rows_b = _load_rows(Path(a[spec]["dir"])), _load_rows(Path(b[spec]["dir"]))
-        compared = compare_rows(rows_a, rows_b, names=(spec, spec), n_resamples=resamples, seed=seed)
-        found[spec] = {"metrics": compared["metrics"], "lexicographic": compared["lexicographic"],
-                       "divergence": divergence(result["metrics"]["overall"], compared["metrics"]["overall"])}
-    return {"independent": found, "monitors": {
-        "a": summary_a.get("monitors"), "b": summary_b.get("monitors"),
-        "difference": monitor_differences(summary_a.get("monitors"), summary_b.get("monitors"))}}
-
-
 @app.command("compare")
 def compare(
     run_a: Path = typer.Argument(..., help="Bench run directory A."),
@@ -276,24 +141,12 @@ def compare(
     out: Path | None = typer.Option(None, "-o", "--out", help="Write compare.json (and report.html) here."),
     resamples: int = typer.Option(10_000, "--resamples"),
     seed: int = typer.Option(0, "--seed"),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    json_out: JsonOpt = False,
 ) -> None:
     """Paired differences (bootstrap CI, permutation p-value) per metric and the lexicographic win/tie/loss rate."""
-    from promedical.bench.compare import compare_rows
+    from promedical.bench.run_dir import compare_runs
 
-    rows_a, summary_a = _load_run(run_a)
-    rows_b, summary_b = _load_run(run_b)
-    names = (str(summary_a.get("policy_label") or run_a), str(summary_b.get("policy_label") or run_b))
-    result = compare_rows(rows_a, rows_b, names=names, n_resamples=resamples, seed=seed)
-    result.update({"run_a": str(run_a), "run_b": str(run_b)})
-    result.update(_compare_independent(summary_a, summary_b, result, resamples, seed))
-    if out is not None:
-        from promedical.bench.report import render_compare
-
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "compare.json", result)
-        with atomic_writer(out / "report.html") as handle:
-            handle.write(render_compare(result, summary_a, summary_b))
+    result = compare_runs(run_a, run_b, n_resamples=resamples, seed=seed, out=out)
     if json_out:
         emit_json(result)
         return
@@ -316,13 +169,9 @@ def report_cmd(
     out: Path | None = typer.Option(None, "-o", "--out", help="HTML path (default: RUN/report.html)."),
 ) -> None:
     """Render the self-contained HTML report of a bench run (plots embedded)."""
-    from promedical.bench.report import render_run
+    from promedical.bench.run_dir import write_report
 
-    rows, summary = _load_run(run_dir)
-    target = out or run_dir / "report.html"
-    with atomic_writer(target) as handle:
-        handle.write(render_run(summary, rows))
-    typer.echo(str(target))
+    typer.echo(str(write_report(run_dir, out)))
 
 
 @app.command("judge-eval")
@@ -337,8 +186,8 @@ def judge_eval_cmd(
     out: Path | None = typer.Option(None, "-o", "--out", help="Directory for judge_eval.json (and the verdicts)."),
     resamples: int = typer.Option(2000, "--resamples"),
     seed: int = typer.Option(0, "--seed"),
-    timeout: float = typer.Option(120.0, "--timeout"),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    timeout: TimeoutOpt = 120.0,
+    json_out: JsonOpt = False,
 ) -> None:
     """Pointwise/pairwise accuracy per tier, overall accuracy, veto precision/recall/F1 of a judge or RM."""
     from promedical.bench.judge_eval import judge_eval, reference_labels

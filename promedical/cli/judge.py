@@ -5,57 +5,40 @@ The runs themselves live in ``promedical.judge.run``; this module parses the opt
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
 from promedical.cli import meta_eval as meta_eval_cli
-from promedical.cli.common import JSON_HELP, emit_json, progress
+from promedical.cli.common import emit_json
+from promedical.cli.options import (
+    SPEC_HELP,
+    CacheOpt,
+    ConcurrencyOpt,
+    JsonOpt,
+    NoCacheOpt,
+    NoSchemaOpt,
+    RetriesOpt,
+    RubricsOpt,
+    SeedOpt,
+    TimeoutOpt,
+    judge_option,
+    progress_bar,
+)
 from promedical.judge.prompts import DEFAULT_GROUPED
-from promedical.judge.run import Bar, Transport, run_pairwise, run_pointwise
-from promedical.judge.usage import ProgressHook
+from promedical.judge.run import Transport, run_pairwise, run_pointwise
 from promedical.unscored import DEFAULT_MAX_UNSCORED_RATE, MAX_UNSCORED_HELP
 
 app = typer.Typer(help="Judge responses against rubric criteria (LLM-as-judge or reward model).",
                   no_args_is_help=True)
 app.command("meta-eval")(meta_eval_cli.meta_eval)
 
-SPEC_HELP = ("Judge spec: openai:<model>@<base_url>[#structured=json_schema|json_object|guided_json|none], "
-             "hf:<name-or-path>[#batch=N], or rm:<checkpoint>.")
-
-# The options ``judge run`` and ``judge pairwise`` share, declared once (their defaults and help are the same).
-RubricsOpt = Annotated[list[Path], typer.Option(..., "--rubrics", "-r", help="Rubric JSONL file(s).")]
-ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", help="Requests in flight at once (HTTP backends).")]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds per request before it counts as failed.")]
-RetriesOpt = Annotated[int, typer.Option("--retries", help="Retries per request on 5xx, timeouts and connection "
-                                         "errors.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Decoding seed (temperature is 0).")]
-NoSchemaOpt = Annotated[bool, typer.Option("--no-schema", help="Do not ask the backend for structured output.")]
-CacheOpt = Annotated[Path | None, typer.Option("--cache", help="Cache file (default <out dir>/judge-cache.sqlite).")]
-NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the cache.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
-
-
-def _bar(quiet: bool) -> Bar:
-    """A rich progress bar on stderr, hidden with --json (stdout stays one JSON line)."""
-
-    @contextmanager
-    def bar(description: str) -> Iterator[ProgressHook | None]:
-        with progress(disable=quiet) as shown:
-            task = shown.add_task(description, total=0)
-            yield ProgressHook(add_total=lambda n: shown.update(task, total=(shown.tasks[task].total or 0) + n),
-                               advance=lambda n: shown.advance(task, n))
-    return bar
-
 
 @app.command("run")
 def run(
     rubrics: RubricsOpt,
     responses: Path = typer.Option(..., "--responses", "-x", help="Response JSONL file."),
-    judge_spec: str = typer.Option(..., "--judge", "-j", help=SPEC_HELP),
+    judge_spec: str = judge_option(),
     out: Path = typer.Option(..., "-o", "--out", help="Verdict JSONL to write (one per response and criterion)."),
     mode: str = typer.Option("grouped", "--mode", help="grouped (one call per response) or single (per criterion)."),
     template: str = typer.Option(DEFAULT_GROUPED.version, "--template",
@@ -81,7 +64,7 @@ def run(
     transport = Transport(concurrency=concurrency, timeout=timeout, retries=retries, reasks=reasks,
                           max_tokens=max_tokens, seed=seed, use_schema=not no_schema, cache=cache, no_cache=no_cache)
     summary = run_pointwise(rubrics, responses, judge_spec, out, transport, mode=mode, template=template,
-                            limit=limit, max_unscored_rate=max_unscored_rate, bar=_bar(json_out))
+                            limit=limit, max_unscored_rate=max_unscored_rate, bar=progress_bar(json_out))
     if json_out:
         emit_json(summary)
     else:
@@ -95,7 +78,7 @@ def run(
 def pairwise(
     rubrics: RubricsOpt,
     responses: Path = typer.Option(..., "--responses", "-x", help="Response JSONL file (2+ per rubric)."),
-    judge_spec: str = typer.Option(..., "--judge", "-j", help=SPEC_HELP.replace(", or rm:<checkpoint>", "")),
+    judge_spec: str = judge_option(SPEC_HELP.replace(", or rm:<checkpoint>", "")),
     out: Path = typer.Option(..., "-o", "--out", help="Pair outcome JSONL to write."),
     concurrency: ConcurrencyOpt = 4,
     timeout: TimeoutOpt = 120.0,
@@ -114,7 +97,7 @@ def pairwise(
     transport = Transport(concurrency=concurrency, timeout=timeout, retries=retries, reasks=reasks,
                           max_tokens=max_tokens, seed=seed, use_schema=not no_schema, cache=cache, no_cache=no_cache)
     summary = run_pairwise(rubrics, responses, judge_spec, out, transport, max_unscored_rate=max_unscored_rate,
-                           bar=_bar(json_out))
+                           bar=progress_bar(json_out))
     if json_out:
         emit_json(summary)
     else:
@@ -135,7 +118,7 @@ def compare(
     resamples: int = typer.Option(10_000, "--resamples", min=100, help="Bootstrap and permutation resamples."),
     seed: int = typer.Option(0, "--seed"),
     out: Path | None = typer.Option(None, "-o", "--out", help="Also write the report (JSON)."),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    json_out: JsonOpt = False,
 ) -> None:
     """Paired comparison of two judges or reward models on the same labelled items: accuracy and kappa
     differences with bootstrap CIs and permutation p-values, overall and per tier."""

@@ -20,7 +20,7 @@ from promedical.io import load_models, read_rubrics, write_jsonl
 from promedical.judge.pairwise import PairwiseConfig, PairwiseJudge, make_pairs, summarise_pairs
 from promedical.judge.pointwise import MODES, PointwiseConfig
 from promedical.judge.prompts import GROUPED_TEMPLATES
-from promedical.judge.protocol import load_judge
+from promedical.judge.protocol import Judge, load_judge
 from promedical.judge.summary import summarise_verdicts
 from promedical.judge.usage import ProgressHook, Usage
 from promedical.llm.spec import load_generator, parse_spec
@@ -66,6 +66,13 @@ class Transport:
 
     def resolved(self) -> dict[str, Any]:
         return {"timeout": self.timeout, "retries": self.retries, "concurrency": self.concurrency}
+
+
+def open_judge(spec: str, transport: Transport, cache_path: Path | None,
+               config: PointwiseConfig | None = None) -> Judge:
+    """``load_judge`` with the transport's timeout, retries and concurrency (every run that grades goes here)."""
+    return load_judge(spec, config=config, timeout=transport.timeout, retries=transport.retries,
+                      concurrency=transport.concurrency, cache_path=cache_path)
 
 
 def latest_rubrics(paths: list[Path]) -> dict[str, Rubric]:
@@ -123,8 +130,7 @@ def run_pointwise(
     config = PointwiseConfig(mode=mode, max_tokens=transport.max_tokens, seed=transport.seed,  # type: ignore[arg-type]
                              reasks=transport.reasks, use_schema=transport.use_schema, grouped_template=template)
     cache_path = transport.cache_path(out)
-    judge = load_judge(judge_spec, config=config, timeout=transport.timeout, retries=transport.retries,
-                       concurrency=transport.concurrency, cache_path=cache_path)
+    judge = open_judge(judge_spec, transport, cache_path, config)
     try:
         if judge.usage is not None:
             with bar("judging") as hook:
