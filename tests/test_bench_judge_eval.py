@@ -158,3 +158,24 @@ def test_judge_eval_command_on_the_real_kqa_label_file_counts_each_item_once(tmp
     refused = run_cli("bench", "judge-eval", "-r", rubrics, "-l", labels, "-v", labels)
     assert refused.returncode == 2 and "several judges" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
+
+
+# --- one judge-vs-expert computation behind `bench judge-eval` and `judge meta-eval` ------------------------------
+
+def test_judge_eval_carries_the_meta_eval_agreement_of_the_same_alignment() -> None:
+    from promedical.judge.meta_eval import meta_evaluate, tier_map
+
+    rubric = bench_rubric("rb-1", "triage", "cardiology")
+    r1 = Response(id="r1", rubric_id="rb-1", model="m", text="a")
+    r2 = Response(id="r2", rubric_id="rb-1", model="m", text="b")
+    labels = (verdicts(r1, {"c0": "met", "c5": "unmet", "c6": "met"}, judge="human:expert")
+              + verdicts(r2, {"c0": "unmet", "c5": "met", "c6": "met", "c1": "unscored"}, judge="human:expert"))
+    judged = (verdicts(r1, {"c0": "met", "c5": "unmet", "c6": "met"})
+              + verdicts(r2, {"c0": "met", "c5": "met", "c6": "unscored"}))
+    report = judge_eval([rubric], judged, labels, n_resamples=300, seed=3)
+    meta = meta_evaluate(labels, judged, tiers=tier_map([rubric]), n_resamples=300, seed=3)
+    assert report["agreement"] == meta["judges"]["test-judge"]
+    # the two readings count the same items: met/unmet agreement and the paper's pointwise accuracy
+    overall = report["agreement"]["overall"]
+    assert overall["n_scored"] == report["counts"]["labels_used"] == 5
+    assert overall["accuracy_scored"]["value"] == pytest.approx(report["overall_accuracy"]["value"])

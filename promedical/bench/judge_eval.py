@@ -10,7 +10,8 @@ those metrics take, so an LLM judge and the RM are measured by the same code:
   ``prohibited`` veto not met) and ``-1`` when it does not; the decision threshold is 0;
 * the reference is one label judge, chosen as ``judge meta-eval`` chooses it (``choose_reference``): the one
   requested, else the only one, else the one named ``*majority`` (K-QA's label file holds three physicians and
-  their majority; reading all four would count every item four times). Each (response, criterion) counts once:
+  their majority; reading all four would count every item four times). Labels and verdicts are paired by the
+  meta-evaluation's one alignment (``promedical.judge.meta_eval.align``): each (response, criterion) counts once,
   agreeing duplicate labels collapse, disagreeing ones drop the item (counted, ``label_conflicts``), and the same
   holds for the judge's verdicts, which must come from one judge;
 * pointwise items: every expert-labelled (response, criterion) the judge scored;
@@ -18,6 +19,10 @@ those metrics take, so an LLM judge and the RM are measured by the same code:
   it, the other does not), ``chosen`` being the satisfying one; a judge tie counts one half;
 * expert labels that are ``unscored`` grade nothing and are dropped (counted); judge verdicts that are missing or
   ``unscored`` are counted as such (``coverage``) and left out of the accuracies, never read as wrong or right.
+
+The report also carries ``agreement``: the same alignment read as ``judge meta-eval`` reads it (met/unmet
+accuracy, strict accuracy, kappa, per-class F1, overall and per tier, tiers from the rubrics), identical to that
+command's block for this judge given the same rubrics, reference, resamples and seed. One computation, two views.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from collections.abc import Sequence
 from itertools import combinations
 from typing import Any
 
-from promedical.judge.meta_eval import choose_reference, dedupe
+from promedical.judge.meta_eval import Alignment, align, choose_reference, tier_map
+from promedical.judge.meta_eval import evaluate as agreement
 from promedical.reward.eval import ScoredPair, ScoredPoint, evaluate
 from promedical.rubrics.records import Status, Verdict
 from promedical.rubrics.schema import TIER_NAMES, Polarity, Rubric
@@ -69,15 +75,25 @@ def judge_items(rubrics: Sequence[Rubric], judged: Sequence[Verdict], labels: Se
 
     ``labels`` are one reference judge's and ``judged`` one judge's verdicts (``ValueError`` otherwise).
     """
+    return scored_items(rubrics, aligned(rubrics, judged, labels))
+
+
+def aligned(rubrics: Sequence[Rubric], judged: Sequence[Verdict], labels: Sequence[Verdict]) -> Alignment:
+    """The meta-evaluation's alignment of one reference judge's labels with one judge's verdicts."""
     for what, verdicts in (("labels", labels), ("judge verdicts", judged)):
         names = sorted({v.judge for v in verdicts})
         if len(names) > 1:
             raise ValueError(f"{what} come from several judges ({', '.join(names)}): give one")
+    return align(labels, judged, tier_map(rubrics))
+
+
+def scored_items(rubrics: Sequence[Rubric], alignment: Alignment,
+                 ) -> tuple[list[ScoredPoint], list[ScoredPair], dict[str, int]]:
+    """An alignment read as the paper's scored points and pairs, with the counts of what was left out."""
     criteria = {(r.id, c.id): c for r in rubrics for c in r.criteria}
-    reference, label_dup, label_conflict = dedupe(labels)
-    by_key, judge_dup, judge_conflict = dedupe(judged)
-    counts: Counter[str] = Counter({"label_duplicates": label_dup, "label_conflicts": label_conflict,
-                                    "judge_duplicates": judge_dup, "judge_conflicts": judge_conflict})
+    counts: Counter[str] = Counter({k: alignment.counts[k] for k in (
+        "label_duplicates", "label_conflicts", "judge_duplicates", "judge_conflicts")})
+    reference, by_key = alignment.reference, alignment.judged
     points: list[ScoredPoint] = []
     # per (rubric, criterion): response id -> (expert says satisfied, judge margin or None); one entry per response
     labelled: dict[tuple[str, str], dict[str, tuple[bool, float | None]]] = {}
@@ -121,7 +137,8 @@ def judge_eval(rubrics: Sequence[Rubric], judged: Sequence[Verdict], labels: Seq
     """The paper-format report for one judge (JSON-ready) against one reference label judge (see
     ``reference_labels``); ``ValueError`` when the reference cannot be chosen or the verdicts mix judges."""
     ref, chosen = reference_labels(labels, reference)
-    points, pairs, counts = judge_items(rubrics, judged, chosen)
+    alignment = aligned(rubrics, judged, chosen)
+    points, pairs, counts = scored_items(rubrics, alignment)
     report = evaluate(points, pairs, dict.fromkeys(TIER_NAMES, 0.0), n_resamples=n_resamples,
                       seed=seed)
     report.pop("thresholds", None)
@@ -135,5 +152,6 @@ def judge_eval(rubrics: Sequence[Rubric], judged: Sequence[Verdict], labels: Seq
         "counts": counts,
         "coverage": counts["labels_used"] / labelled if labelled else None,
         "overall_accuracy": report["pointwise_accuracy"],
+        "agreement": agreement(alignment, n_resamples, seed),
     })
     return report

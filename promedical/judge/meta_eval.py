@@ -19,7 +19,7 @@ from __future__ import annotations
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,8 +49,13 @@ class Item:
 
 @dataclass(frozen=True, slots=True)
 class Alignment:
+    """One reference judge's labels paired with one judge's verdicts: the one judge-vs-expert alignment, read as
+    met/unmet agreement here and as the paper's satisfaction margins by ``promedical.bench.judge_eval``."""
+
     items: tuple[Item, ...]
     counts: dict[str, int]
+    reference: Mapping[Key, Verdict] = field(default_factory=dict)  # labels after dedupe, unscored ones included
+    judged: Mapping[Key, Verdict] = field(default_factory=dict)  # the judge's verdicts after dedupe
 
 
 def dedupe(verdicts: Iterable[Verdict]) -> tuple[dict[Key, Verdict], int, int]:
@@ -104,7 +109,7 @@ def align(
         "judge_duplicates": judge_dup, "judge_conflicts": judge_conflict,
         "judge_unlabelled": sum(1 for key in judged if key not in reference),
     }
-    return Alignment(tuple(items), counts)
+    return Alignment(tuple(items), counts, reference, judged)
 
 
 def _ci(statistic: Any, n: int, n_resamples: int, seed: int) -> dict[str, Any]:
