@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
 
-from promedical.cli.common import emit_json, progress, stderr
+from promedical.cli.common import emit_json, stderr
 from promedical.cli.options import JsonOpt, TimeoutOpt, judge_option, progress_bar
-from promedical.io import UserError, write_json, write_jsonl
-from promedical.runs import write_manifest
+from promedical.io import UserError
 from promedical.unscored import DEFAULT_MAX_UNSCORED_RATE, MAX_UNSCORED_HELP
 
 app = typer.Typer(help="Evaluate policies on held-out rubrics and external benchmarks, with CIs and paired tests.",
                   no_args_is_help=True)
-
-DEFAULT_SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-MCQ_FOLDERS = {"medqa": "medqa_usmle_4opt", "pubmedqa": "pubmedqa", "mmlu": "mmlu_medical"}
-
-
-def _shared_data() -> Path:
-    return Path(os.environ.get("PROMEDICAL_SHARED_DATA", str(DEFAULT_SHARED)))
 
 
 @app.command("mcq")
@@ -39,32 +30,14 @@ def mcq(
     json_out: JsonOpt = False,
 ) -> None:
     """Answer an external multiple-choice benchmark; report accuracy with CIs and the extraction failure rate."""
-    from promedical.bench.mcq import DATASETS, MCQConfig, load_dataset, run_mcq, subsample
-    from promedical.llm.spec import load_generator
+    from promedical.bench.evals import mcq_folder, run_mcq_bench
+    from promedical.bench.mcq import DATASETS, MCQConfig
 
     if dataset not in DATASETS:
         raise UserError(f"-: -: -: --dataset: {dataset!r} is not one of {', '.join(DATASETS)}")
-    if mode not in ("direct", "cot"):
-        raise UserError(f"-: -: -: --mode: {mode!r} is not direct or cot")
-    if max_tokens < 1:
-        raise UserError("-: -: -: --max-tokens: must be >= 1")
-    folder = data or _shared_data() / MCQ_FOLDERS[dataset]
-    config = MCQConfig(dataset=dataset, data=str(folder), mode=mode, limit=limit or None, seed=seed,  # type: ignore[arg-type]
-                       max_tokens=max_tokens, temperature=temperature)
-    items = subsample(load_dataset(dataset, folder), config.limit, seed)
-    out.mkdir(parents=True, exist_ok=True)
-    generator = load_generator(policy, timeout=timeout, cache_path=out / "generations.sqlite")
-    try:
-        with progress() as bar:
-            task = bar.add_task(f"{dataset} ({mode})", total=len(items))
-            rows, summary = run_mcq(items, generator, config, on_done=lambda k: bar.advance(task, k))
-    finally:
-        generator.close()
-    write_jsonl(out / "predictions.jsonl", rows)
-    summary["out"] = str(out)
-    write_json(out / "summary.json", summary)
-    write_manifest(out, "mcq", {**config.as_dict(), "policy": policy}, inputs=sorted(folder.glob("*")) if
-                   folder.is_dir() else [folder], counts={"items": len(rows)}, seed=seed)
+    config = MCQConfig(dataset=dataset, data=str(data or mcq_folder(dataset)), mode=mode,  # type: ignore[arg-type]
+                       limit=limit or None, seed=seed, max_tokens=max_tokens, temperature=temperature)
+    summary = run_mcq_bench(config, policy, out, timeout=timeout, bar=progress_bar())
     if json_out:
         emit_json(summary)
         return
@@ -190,41 +163,10 @@ def judge_eval_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Pointwise/pairwise accuracy per tier, overall accuracy, veto precision/recall/F1 of a judge or RM."""
-    from promedical.bench.judge_eval import judge_eval, reference_labels
-    from promedical.io import read_responses, read_rubrics, read_verdicts
+    from promedical.bench.evals import run_judge_eval
 
-    if (verdicts is None) == (judge is None):
-        raise UserError("-: -: -: --verdicts / --judge: give exactly one of them")
-    rubric_list = read_rubrics(rubrics)
-    label_verdicts = read_verdicts(labels)
-    try:
-        _, counted = reference_labels(label_verdicts, reference)
-    except ValueError as exc:
-        raise UserError(f"{labels}: -: -: --reference: {exc}") from None
-    if verdicts is not None:
-        judged = read_verdicts(verdicts)
-    else:
-        from promedical.judge.protocol import load_judge
-
-        if responses is None:
-            raise UserError("-: -: -: --responses: needed with --judge")
-        by_id = {r.id: r for r in rubric_list}
-        keys = {v.response_id for v in counted}  # grade only the responses the reference labels
-        todo = [(by_id[x.rubric_id], x) for x in read_responses(responses) if x.id in keys and x.rubric_id in by_id]
-        grader = load_judge(str(judge), timeout=timeout, cache_path=(out / "judge.sqlite") if out else None)
-        try:
-            judged = list(grader.grade_many(todo))
-        finally:
-            grader.close()
-        if out is not None:
-            write_jsonl(out / "verdicts.jsonl", judged)
-    try:
-        report = judge_eval(rubric_list, judged, label_verdicts, n_resamples=resamples, seed=seed,
-                            reference=reference)
-    except ValueError as exc:  # the reference was checked above: what is left is a verdict file of several judges
-        raise UserError(f"{verdicts or judge}: -: -: judge: {exc}") from None
-    if out is not None:
-        write_json(out / "judge_eval.json", report)
+    report = run_judge_eval(rubrics, labels, verdicts=verdicts, judge=judge, responses=responses, out=out,
+                            n_resamples=resamples, seed=seed, timeout=timeout, reference=reference)
     if json_out:
         emit_json(report)
         return
