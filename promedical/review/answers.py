@@ -11,6 +11,7 @@ instead of being read against criteria the reviewer never saw.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -18,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from promedical.review import blind
@@ -55,12 +56,19 @@ class Ack:
 
 def rubric_at(session: Session, item_id: int, number: int | None = None) -> tuple[Rubric, int]:
     """The rubric of an item at revision ``number`` (default: its latest) and that revision's number."""
-    query = select(RubricRevision).where(RubricRevision.item_id == item_id)
+    query = select(RubricRevision.rubric_json, RubricRevision.number).where(RubricRevision.item_id == item_id)
     query = query.where(RubricRevision.number == number) if number is not None else query
-    revision = session.scalar(query.order_by(RubricRevision.number.desc()).limit(1))
+    revision = session.execute(query.order_by(RubricRevision.number.desc()).limit(1)).first()
     if revision is None:
         raise ReviewError(404, "no such rubric revision")
-    return Rubric.model_validate_json(revision.rubric_json), revision.number
+    return _parsed(revision.rubric_json), revision.number
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed(rubric_json: str) -> Rubric:
+    """A stored rubric, parsed once per distinct text (revisions are never changed, and a ``Rubric`` is frozen):
+    every answer checks its criteria against the rubric, and validating it each time cost more than the query."""
+    return Rubric.model_validate_json(rubric_json)
 
 
 def project_models(session: Session, project_id: int) -> list[str]:
@@ -164,7 +172,7 @@ def _digest(answer: Mapping[str, Any]) -> str:
 
 
 def _replayed(
-    session: Session, user: CurrentUser, assignment: Assignment, uid: str, digest: str,
+    session: Session, user: CurrentUser, assignment_id: int, uid: str, digest: str,
     same_as_stored: Callable[[Submission], bool],
 ) -> bool:
     """True if ``uid`` already carries this very answer (a retry); raise 409 if it carries another one.
@@ -177,7 +185,7 @@ def _replayed(
     existing = session.scalar(select(Submission).where(Submission.reviewer_id == user.id, Submission.uid == uid))
     if existing is None:
         return False
-    if existing.assignment_id != assignment.id:
+    if existing.assignment_id != assignment_id:
         raise ReviewError(409, f"submission uid {uid} was already used for another of your assignments; "
                                "send each new answer with a new uid")
     same = existing.answer_sha256 == digest if existing.answer_sha256 else same_as_stored(existing)
@@ -209,25 +217,32 @@ def submit_labels(
     ``revision`` is the rubric revision the reviewer saw; without it the answer is recorded against the current
     revision.
     """
-    assignment, task = _mine(session, user, token)
-    if task.kind == "rubric":
+    # Columns and Core statements, not ORM objects: this is the path every answer takes.
+    mine = session.execute(
+        select(Assignment.id, Assignment.display_order, Task.kind, Task.item_id)
+        .join(Task, Task.id == Assignment.task_id)
+        .where(Assignment.token == token, Assignment.reviewer_id == user.id)
+    ).first()
+    if mine is None:
+        raise ReviewError(404, "no such assignment")
+    if mine.kind == "rubric":
         raise ReviewError(422, "this assignment takes a rubric decision, not labels")
     digest = _digest({"kind": "labels", "answers": dict(answers), "revision": revision})
 
     def same_as_stored(stored: Submission) -> bool:
-        if task.kind == "pointwise":
+        if mine.kind == "pointwise":
             return _stored_labels(session, stored) == dict(answers)
         try:
-            given = blind.canonical_pair_answer(assignment.display_order, str(answers.get("answer", "")))
+            given = blind.canonical_pair_answer(mine.display_order, str(answers.get("answer", "")))
         except ValueError:
             return False
         return _stored_labels(session, stored) == {"": given}
 
-    if _replayed(session, user, assignment, uid, digest, same_as_stored):
+    if _replayed(session, user, mine.id, uid, digest, same_as_stored):
         return Ack(uid, duplicate=True)
-    rubric, current = rubric_at(session, task.item_id)
+    rubric, current = rubric_at(session, mine.item_id)
     number = _check_revision(revision, current)
-    if task.kind == "pointwise":
+    if mine.kind == "pointwise":
         ids = [c.id for c in rubric.criteria]
         missing = [i for i in ids if i not in answers]
         extra = sorted(set(answers) - set(ids))
@@ -242,15 +257,17 @@ def submit_labels(
         values = {i: answers[i] for i in ids}
     else:
         try:
-            values = {"": blind.canonical_pair_answer(assignment.display_order, str(answers.get("answer", "")))}
+            values = {"": blind.canonical_pair_answer(mine.display_order, str(answers.get("answer", "")))}
         except ValueError as exc:
             raise ReviewError(422, str(exc)) from None
-    submission = Submission(uid=uid, assignment_id=assignment.id, reviewer_id=user.id, rubric_revision=number,
-                            answer_sha256=digest)
-    session.add(submission)
-    session.flush()
-    session.add_all(Label(submission_id=submission.id, criterion_id=k, value=v) for k, v in values.items())
-    assignment.completed_at = utcnow()
+    now = utcnow()
+    submission_id = session.scalar(insert(Submission).values(
+        uid=uid, assignment_id=mine.id, reviewer_id=user.id, rubric_revision=number, answer_sha256=digest,
+        created_at=now).returning(Submission.id))
+    session.execute(insert(Label), [{"submission_id": submission_id, "criterion_id": k, "value": v}
+                                    for k, v in values.items()])
+    session.execute(update(Assignment).where(Assignment.id == mine.id).values(completed_at=now),
+                    execution_options={"synchronize_session": False})
     return Ack(uid, duplicate=False)
 
 
@@ -272,7 +289,7 @@ def submit_decision(
         row = session.scalar(select(RubricDecision).where(RubricDecision.submission_id == stored.id))
         return row is not None and (row.decision, row.critique) == (decision, critique.strip() or None)
 
-    if _replayed(session, user, assignment, uid, digest, same_as_stored):
+    if _replayed(session, user, assignment.id, uid, digest, same_as_stored):
         return Ack(uid, duplicate=True)
     item = session.get(RubricItem, task.item_id)
     assert item is not None
