@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from promedical.io import write_json, write_jsonl
 from promedical.rubrics.records import Response, Status, Verdict
 from promedical.rubrics.schema import Rubric
 from tests.helpers_rubrics import rubric_dict
@@ -43,3 +45,10 @@ def score_row(rubric_id: str, s1: float | None, s2: int = 0, s3: int = 0, reward
     return {"response_id": f"x-{rubric_id}-{s1}-{s2}-{s3}", "rubric_id": rubric_id, "model": "m", "s1": s1, "s2": s2,
             "s3": s3, "veto_unscored": veto_unscored, "unscored": unscored, "reward": reward, "healthbench": None,
             "n_criteria": 7, "unscored_by_tier": [0, 0, veto_unscored]}
+
+
+def run_dir(path: Path, rows: list[dict[str, Any]], label: str) -> Path:
+    """A hand-made bench run directory: score rows and a summary naming the policy."""
+    write_jsonl(path / "scores.jsonl", rows)
+    write_json(path / "summary.json", {"policy_label": label, "n": len(rows)})
+    return path

@@ -7,8 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from promedical.io import write_json, write_jsonl
-from tests.helpers_bench import score_row
+from tests.helpers_bench import run_dir, score_row
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "promedical" / "samples"
@@ -19,15 +18,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=120)
 
 
-def _run_dir(path: Path, rows: list[dict], label: str) -> Path:
-    write_jsonl(path / "scores.jsonl", rows)
-    write_json(path / "summary.json", {"policy_label": label, "n": len(rows)})
-    return path
-
-
 def test_compare_command_writes_json_and_report(tmp_path: Path) -> None:
-    a = _run_dir(tmp_path / "a", [score_row("k1", 0.9, reward=0.9), score_row("k2", 0.4, reward=0.4)], "A")
-    b = _run_dir(tmp_path / "b", [score_row("k1", 0.5, reward=0.5), score_row("k2", 0.4, s3=1, reward=-1.1)], "B")
+    a = run_dir(tmp_path / "a", [score_row("k1", 0.9, reward=0.9), score_row("k2", 0.4, reward=0.4)], "A")
+    b = run_dir(tmp_path / "b", [score_row("k1", 0.5, reward=0.5), score_row("k2", 0.4, s3=1, reward=-1.1)], "B")
     done = _cli("bench", "compare", str(a), str(b), "-o", str(tmp_path / "cmp"), "--resamples", "500", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -42,7 +35,7 @@ def test_bad_inputs_are_one_line_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     done = _cli("bench", "mcq", "--dataset", "nope", "--policy", "hf:tiny", "-o", str(tmp_path / "m"))
     assert done.returncode == 2 and "--dataset" in done.stderr
-    bad = _run_dir(tmp_path / "bad", [{"x": 1}], "bad")
+    bad = run_dir(tmp_path / "bad", [{"x": 1}], "bad")
     done = _cli("bench", "report", str(bad))
     assert done.returncode == 2 and "scores.jsonl:1" in done.stderr
 

@@ -10,12 +10,13 @@ from promedical.bench.judge_eval import judge_eval, margin
 from promedical.io import read_rubrics, read_verdicts
 from promedical.labels import MAJORITY_JUDGE
 from promedical.rubrics.records import Response, Status, Verdict
-from promedical.rubrics.schema import Polarity
+from promedical.rubrics.schema import Polarity, Rubric
 from tests.helpers_bench import bench_rubric, verdicts
 from tests.helpers_importers import KQA, KQA_NLI, last_json, run_cli, shared
 
 
-def test_hand_worked_judge_report() -> None:
+def _hand_worked() -> tuple[Rubric, list[Verdict], list[Verdict]]:
+    """One rubric, two responses, an expert's labels and a judge's verdicts (one unscored each)."""
     rubric = bench_rubric("rb-1", "triage", "cardiology")
     r1 = Response(id="r1", rubric_id="rb-1", model="m", text="a")
     r2 = Response(id="r2", rubric_id="rb-1", model="m", text="b")
@@ -23,6 +24,11 @@ def test_hand_worked_judge_report() -> None:
               + verdicts(r2, {"c0": "unmet", "c5": "met", "c6": "met", "c1": "unscored"}, judge="human:expert"))
     judged = (verdicts(r1, {"c0": "met", "c5": "unmet", "c6": "met"})
               + verdicts(r2, {"c0": "met", "c5": "met", "c6": "unscored"}))
+    return rubric, labels, judged
+
+
+def test_hand_worked_judge_report() -> None:
+    rubric, labels, judged = _hand_worked()
     report = judge_eval([rubric], judged, labels, n_resamples=500)
     # five scored labels, one wrong (r2 c0) -> 0.8; r2 c6 is unscored by the judge: left out, coverage 5/6
     assert report["overall_accuracy"]["value"] == pytest.approx(0.8)
@@ -165,13 +171,7 @@ def test_judge_eval_command_on_the_real_kqa_label_file_counts_each_item_once(tmp
 def test_judge_eval_carries_the_meta_eval_agreement_of_the_same_alignment() -> None:
     from promedical.judge.meta_eval import meta_evaluate, tier_map
 
-    rubric = bench_rubric("rb-1", "triage", "cardiology")
-    r1 = Response(id="r1", rubric_id="rb-1", model="m", text="a")
-    r2 = Response(id="r2", rubric_id="rb-1", model="m", text="b")
-    labels = (verdicts(r1, {"c0": "met", "c5": "unmet", "c6": "met"}, judge="human:expert")
-              + verdicts(r2, {"c0": "unmet", "c5": "met", "c6": "met", "c1": "unscored"}, judge="human:expert"))
-    judged = (verdicts(r1, {"c0": "met", "c5": "unmet", "c6": "met"})
-              + verdicts(r2, {"c0": "met", "c5": "met", "c6": "unscored"}))
+    rubric, labels, judged = _hand_worked()
     report = judge_eval([rubric], judged, labels, n_resamples=300, seed=3)
     meta = meta_evaluate(labels, judged, tiers=tier_map([rubric]), n_resamples=300, seed=3)
     assert report["agreement"] == meta["judges"]["test-judge"]

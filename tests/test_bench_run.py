@@ -11,9 +11,8 @@ from promedical import samples
 from promedical.bench.run import BenchConfig, run_bench
 from promedical.bench.run_dir import compare_runs
 from promedical.files import UserError
-from promedical.io import write_json, write_jsonl
 from promedical.judge.run import Transport
-from tests.helpers_bench import score_row
+from tests.helpers_bench import run_dir, score_row
 from tests.helpers_cli import last_json, run_cli
 
 PATHS = ("out", "dir")  # where the two runs differ: their own directories
@@ -72,15 +71,9 @@ def test_run_bench_refuses_an_empty_bench(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
-def _run_dir(path: Path, rows: list[dict[str, object]], label: str) -> Path:
-    write_jsonl(path / "scores.jsonl", rows)
-    write_json(path / "summary.json", {"policy_label": label, "n": len(rows)})
-    return path
-
-
 def test_compare_runs_returns_what_the_cli_prints(tmp_path: Path) -> None:
-    a = _run_dir(tmp_path / "a", [score_row("k1", 0.9, reward=0.9), score_row("k2", 0.4, reward=0.4)], "A")
-    b = _run_dir(tmp_path / "b", [score_row("k1", 0.5, reward=0.5), score_row("k2", 0.4, s3=1, reward=-1.1)], "B")
+    a = run_dir(tmp_path / "a", [score_row("k1", 0.9, reward=0.9), score_row("k2", 0.4, reward=0.4)], "A")
+    b = run_dir(tmp_path / "b", [score_row("k1", 0.5, reward=0.5), score_row("k2", 0.4, s3=1, reward=-1.1)], "B")
     result = compare_runs(a, b, n_resamples=500, seed=0, out=tmp_path / "lib")
     assert (tmp_path / "lib" / "compare.json").is_file() and (tmp_path / "lib" / "report.html").is_file()
     printed = last_json(run_cli("bench", "compare", str(a), str(b), "--resamples", "500", "--json"))

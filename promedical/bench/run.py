@@ -194,17 +194,8 @@ def run_bench(config: BenchConfig, out: Path, *, also_judge: Sequence[str] = (),
     finally:
         generator.close()
     write_jsonl(out / "responses.jsonl", responses)
-    grader = open_judge(config.judge, transport, cache_path=out / "judge.sqlite")
-    try:
-        say(f"judging {len(responses)} responses with {config.judge}")
-        verdicts = judge_all(rubrics, responses, grader)
-    finally:
-        grader.close()
-    write_jsonl(out / "verdicts.jsonl", verdicts)
-    # No summary for a run that measured almost nothing: the verdicts (with their reasons) stay for inspection.
-    check_verdicts(verdicts, config.max_unscored_rate, str(out / "verdicts.jsonl"))
-    rows, summary = evaluate(rubrics, responses, verdicts, config)
-    write_jsonl(out / "scores.jsonl", rows)
+    say(f"judging {len(responses)} responses with {config.judge}")
+    verdicts, rows, summary = grade_into(out, config, rubrics, responses, transport)
     summary["independent"] = grade_again(also_judge, rubrics, responses, config, out, transport, say)
     summary["monitors"] = monitors(responses)
     if config.train:
@@ -233,15 +224,24 @@ def grade_again(specs: Sequence[str], rubrics: Sequence[Rubric], responses: Sequ
     for spec in specs:
         folder = out / "judges" / judge_slug(spec)
         folder.mkdir(parents=True, exist_ok=True)
-        grader = open_judge(spec, transport, cache_path=folder / "judge.sqlite")
-        try:
-            say(f"judging {len(responses)} responses again with {spec} (independent of the training reward)")
-            verdicts = judge_all(rubrics, responses, grader)
-        finally:
-            grader.close()
-        write_jsonl(folder / "verdicts.jsonl", verdicts)
-        check_verdicts(verdicts, config.max_unscored_rate, str(folder / "verdicts.jsonl"))
-        rows, summary = evaluate(rubrics, responses, verdicts, replace(config, judge=spec))
-        write_jsonl(folder / "scores.jsonl", rows)
+        say(f"judging {len(responses)} responses again with {spec} (independent of the training reward)")
+        _, _, summary = grade_into(folder, replace(config, judge=spec), rubrics, responses, transport)
         found[spec] = {"dir": str(folder), **headline(summary)}
     return found
+
+
+def grade_into(folder: Path, config: BenchConfig, rubrics: Sequence[Rubric], responses: Sequence[Response],
+               transport: Transport) -> tuple[list[Verdict], list[dict[str, Any]], dict[str, Any]]:
+    """Grade the responses with ``config.judge`` (cache ``folder/judge.sqlite``); write the verdicts, pass the
+    unscored gate, score, and write the score rows. Returns verdicts, rows and summary."""
+    grader = open_judge(config.judge, transport, cache_path=folder / "judge.sqlite")
+    try:
+        verdicts = judge_all(rubrics, responses, grader)
+    finally:
+        grader.close()
+    write_jsonl(folder / "verdicts.jsonl", verdicts)
+    # No summary for a run that measured almost nothing: the verdicts (with their reasons) stay for inspection.
+    check_verdicts(verdicts, config.max_unscored_rate, str(folder / "verdicts.jsonl"))
+    rows, summary = evaluate(rubrics, responses, verdicts, config)
+    write_jsonl(folder / "scores.jsonl", rows)
+    return verdicts, rows, summary
