@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from promedical.review import blind
@@ -44,6 +44,23 @@ from promedical.rubrics.schema import Rubric
 
 UID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
+# The statements every answer runs, built once: constructing a statement and its cache key cost more CPU than
+# SQLite spends executing it. They run on the session's connection (Core), so no ORM objects are built.
+_MINE = (select(Assignment.id, Assignment.display_order, Task.kind, Task.item_id)
+         .join(Task, Task.id == Assignment.task_id)
+         .where(Assignment.token == bindparam("token"), Assignment.reviewer_id == bindparam("reviewer")))
+_EXISTING = select(Submission.id, Submission.assignment_id, Submission.answer_sha256).where(
+    Submission.reviewer_id == bindparam("reviewer"), Submission.uid == bindparam("uid"))
+_LATEST = (select(RubricRevision.rubric_json, RubricRevision.number)
+           .where(RubricRevision.item_id == bindparam("item")).order_by(RubricRevision.number.desc()).limit(1))
+_AT = (select(RubricRevision.rubric_json, RubricRevision.number)
+       .where(RubricRevision.item_id == bindparam("item"), RubricRevision.number == bindparam("number")))
+_ADD_SUBMISSION = insert(Submission).returning(Submission.id)
+_ADD_LABEL = insert(Label)
+_COMPLETED = (update(Assignment).where(Assignment.id == bindparam("assignment"))
+              .values(completed_at=bindparam("at")))
+_LABELS = select(Label.criterion_id, Label.value).where(Label.submission_id == bindparam("submission"))
+
 
 @dataclass(frozen=True, slots=True)
 class Ack:
@@ -56,9 +73,8 @@ class Ack:
 
 def rubric_at(session: Session, item_id: int, number: int | None = None) -> tuple[Rubric, int]:
     """The rubric of an item at revision ``number`` (default: its latest) and that revision's number."""
-    query = select(RubricRevision.rubric_json, RubricRevision.number).where(RubricRevision.item_id == item_id)
-    query = query.where(RubricRevision.number == number) if number is not None else query
-    revision = session.execute(query.order_by(RubricRevision.number.desc()).limit(1)).first()
+    query, params = (_LATEST, {"item": item_id}) if number is None else (_AT, {"item": item_id, "number": number})
+    revision = session.connection().execute(query, params).first()
     if revision is None:
         raise ReviewError(404, "no such rubric revision")
     return _parsed(revision.rubric_json), revision.number
@@ -173,7 +189,7 @@ def _digest(answer: Mapping[str, Any]) -> str:
 
 def _replayed(
     session: Session, user: CurrentUser, assignment_id: int, uid: str, digest: str,
-    same_as_stored: Callable[[Submission], bool],
+    same_as_stored: Callable[[int], bool],
 ) -> bool:
     """True if ``uid`` already carries this very answer (a retry); raise 409 if it carries another one.
 
@@ -182,22 +198,21 @@ def _replayed(
     """
     if not UID.match(uid or ""):
         raise ReviewError(422, "submission uid must be 8-64 characters of letters, digits, '_' or '-'")
-    existing = session.scalar(select(Submission).where(Submission.reviewer_id == user.id, Submission.uid == uid))
+    existing = session.connection().execute(_EXISTING, {"reviewer": user.id, "uid": uid}).first()
     if existing is None:
         return False
     if existing.assignment_id != assignment_id:
         raise ReviewError(409, f"submission uid {uid} was already used for another of your assignments; "
                                "send each new answer with a new uid")
-    same = existing.answer_sha256 == digest if existing.answer_sha256 else same_as_stored(existing)
+    same = existing.answer_sha256 == digest if existing.answer_sha256 else same_as_stored(existing.id)
     if not same:
         raise ReviewError(409, f"submission uid {uid} was already used with a different answer; the first answer "
                                "is kept: send a changed answer with a new uid")
     return True
 
 
-def _stored_labels(session: Session, submission: Submission) -> dict[str, str]:
-    return {label.criterion_id: label.value
-            for label in session.scalars(select(Label).where(Label.submission_id == submission.id))}
+def _stored_labels(session: Session, submission_id: int) -> dict[str, str]:
+    return {row.criterion_id: row.value for row in session.connection().execute(_LABELS, {"submission": submission_id})}
 
 
 def _check_revision(given: int | None, current: int) -> int:
@@ -218,18 +233,15 @@ def submit_labels(
     revision.
     """
     # Columns and Core statements, not ORM objects: this is the path every answer takes.
-    mine = session.execute(
-        select(Assignment.id, Assignment.display_order, Task.kind, Task.item_id)
-        .join(Task, Task.id == Assignment.task_id)
-        .where(Assignment.token == token, Assignment.reviewer_id == user.id)
-    ).first()
+    conn = session.connection()
+    mine = conn.execute(_MINE, {"token": token, "reviewer": user.id}).first()
     if mine is None:
         raise ReviewError(404, "no such assignment")
     if mine.kind == "rubric":
         raise ReviewError(422, "this assignment takes a rubric decision, not labels")
     digest = _digest({"kind": "labels", "answers": dict(answers), "revision": revision})
 
-    def same_as_stored(stored: Submission) -> bool:
+    def same_as_stored(stored: int) -> bool:
         if mine.kind == "pointwise":
             return _stored_labels(session, stored) == dict(answers)
         try:
@@ -261,13 +273,12 @@ def submit_labels(
         except ValueError as exc:
             raise ReviewError(422, str(exc)) from None
     now = utcnow()
-    submission_id = session.scalar(insert(Submission).values(
-        uid=uid, assignment_id=mine.id, reviewer_id=user.id, rubric_revision=number, answer_sha256=digest,
-        created_at=now).returning(Submission.id))
-    session.execute(insert(Label), [{"submission_id": submission_id, "criterion_id": k, "value": v}
-                                    for k, v in values.items()])
-    session.execute(update(Assignment).where(Assignment.id == mine.id).values(completed_at=now),
-                    execution_options={"synchronize_session": False})
+    submission_id = conn.execute(_ADD_SUBMISSION, {
+        "uid": uid, "assignment_id": mine.id, "reviewer_id": user.id, "rubric_revision": number,
+        "answer_sha256": digest, "created_at": now}).scalar_one()
+    conn.execute(_ADD_LABEL, [{"submission_id": submission_id, "criterion_id": k, "value": v}
+                              for k, v in values.items()])
+    conn.execute(_COMPLETED, {"assignment": mine.id, "at": now})
     return Ack(uid, duplicate=False)
 
 
@@ -285,8 +296,8 @@ def submit_decision(
                       "critique": critique.strip(), "reason": reason.strip(),
                       "edits": {k: dict(v) for k, v in (edits or {}).items()} if decision == "edit" else {}})
 
-    def same_as_stored(stored: Submission) -> bool:
-        row = session.scalar(select(RubricDecision).where(RubricDecision.submission_id == stored.id))
+    def same_as_stored(stored: int) -> bool:
+        row = session.scalar(select(RubricDecision).where(RubricDecision.submission_id == stored))
         return row is not None and (row.decision, row.critique) == (decision, critique.strip() or None)
 
     if _replayed(session, user, assignment.id, uid, digest, same_as_stored):

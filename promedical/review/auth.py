@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from promedical.io import UserError
@@ -169,15 +169,17 @@ def set_active(session: Session, username: str, active: bool) -> int:
     return 0 if active else revoke_sessions(session, username)
 
 
+# Every request runs this: built once, columns only (building the statement and ORM objects cost more CPU than
+# the query itself).
+_LOOKUP = (select(User.id, User.username, User.role, SessionRow.csrf_token, SessionRow.expires_at)
+           .join(User, User.id == SessionRow.user_id)
+           .where(SessionRow.token_hash == bindparam("token_hash"), User.active.is_(True)))
+
+
 def lookup(session: Session, token: str | None) -> CurrentUser | None:
     if not token:
         return None
-    # Columns, not ORM objects: this runs on every request, and building entities costs more than the query.
-    row = session.execute(
-        select(User.id, User.username, User.role, SessionRow.csrf_token, SessionRow.expires_at)
-        .join(User, User.id == SessionRow.user_id)
-        .where(SessionRow.token_hash == _token_hash(token), User.active.is_(True))
-    ).first()
+    row = session.connection().execute(_LOOKUP, {"token_hash": _token_hash(token)}).first()
     if row is None or row.expires_at < utcnow():
         return None
     return CurrentUser(id=row.id, username=row.username, role=row.role, csrf_token=row.csrf_token)
