@@ -165,3 +165,25 @@ def test_a_failed_commit_acknowledges_nothing_of_its_batch(seeded: str) -> None:
                                                                  "after-failure-1", {"answer": "tie"}))
     assert after.result(30).duplicate is False
     database.dispose()
+
+
+def test_an_answer_cancelled_while_queued_is_not_written_and_the_writer_goes_on(seeded: str) -> None:
+    """A request that goes away while its answer waits (its future is cancelled) must not stop the writer."""
+    database = Database(seeded)
+    user, items = _reviewer(database, REVIEWERS[2])
+    commits = GroupCommit(database)
+    release = _held_batch(commits)
+
+    def label(uid: str) -> Any:
+        return lambda session: answers.submit_labels(session, user, items[0]["token"], uid, {"answer": "1"})
+
+    gone = commits.submit(label("cancelled-answer-1"))
+    kept = commits.submit(label("kept-answer-1"))
+    assert gone.cancel()
+    release.set()
+    assert kept.result(30).duplicate is False
+    assert commits.submit(label("later-answer-1")).result(30).duplicate is False
+    with database.read() as session:
+        stored = set(session.scalars(select(Submission.uid).where(Submission.reviewer_id == user.id)))
+    assert stored == {"kept-answer-1", "later-answer-1"}
+    database.dispose()

@@ -78,6 +78,8 @@ class GroupCommit:
         try:
             with self.database.write() as session:
                 for job, future in batch:
+                    if not future.set_running_or_notify_cancel():
+                        continue  # cancelled while queued (its request is gone): not run, so nothing to answer
                     try:
                         with session.begin_nested():
                             result = job(session)
@@ -85,9 +87,12 @@ class GroupCommit:
                         outcomes.append((future, None, exc))
                     else:
                         outcomes.append((future, result, None))
-        except Exception as exc:  # the transaction (or its commit) failed: nothing of this batch is stored
+        except BaseException as exc:  # the transaction (or its commit) failed: nothing of this batch is stored
             for _job, future in batch:
-                future.set_exception(exc)
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
             return
         finally:
             self.batches += 1
