@@ -1,11 +1,11 @@
 """The review web app: FastAPI with server-rendered pages and a JSON API over the same operations.
 
 ``create_app(url)`` migrates the database to the latest schema and returns the app; ``promedical review serve``
-runs it under uvicorn. Every write is committed before the response is sent, so an acknowledged answer survives
-a crash of the server; answers that arrive together share one commit (``commits.py``). Cookies are ``Secure``
-unless ``secure_cookies=False`` (plain-HTTP use on loopback only); a failed login costs no write and waits for a place in the login throttle (``throttle.py``), not in a transaction;
-it is answered ``failed_login_delay`` seconds after it arrived, whatever the reason, so the time of the answer
-says nothing about whether the name exists.
+runs it under uvicorn. Every write is committed before the response is sent, so an acknowledged answer survives a
+crash of the server; answers that arrive together share one commit (``commits.py``). Cookies are ``Secure`` unless
+``secure_cookies=False`` (plain-HTTP use on loopback only); a failed login costs no write and waits for a place in
+the login throttle (``throttle.py``), not in a transaction; it is answered ``failed_login_delay`` seconds after it
+arrived, whatever the reason, so the time of the answer says nothing about whether the name exists.
 """
 
 from __future__ import annotations
