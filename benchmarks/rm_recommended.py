@@ -147,8 +147,9 @@ def main() -> None:
         hb_lexical = point_metrics(work / "healthbench.lexical.jsonl")
         for name, run in runs.items():
             out = work / f"healthbench.{name}.jsonl"
-            cli("rm", "eval", "--model", run["checkpoint"], "--data", str(hb), "--resamples", "1000",
-                "--predictions-out", str(out))
+            if not out.is_file():  # written last by rm eval: a finished evaluation is reused
+                cli("rm", "eval", "--model", run["checkpoint"], "--data", str(hb), "--resamples", "1000",
+                    "--predictions-out", str(out))
             run["healthbench"] = point_metrics(out)
             run["healthbench_vs_lexical"] = cli("judge", "compare", str(out),
                                                 str(work / "healthbench.lexical.jsonl"))["point"]["all"]
