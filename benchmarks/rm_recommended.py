@@ -29,11 +29,11 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from rm_quality import cli  # the sibling script's command runner (benchmarks/ is on sys.path when run)
 
 from promedical.machine import Conditions
 
@@ -46,16 +46,6 @@ VARIANTS: dict[str, list[str]] = {
     "pointwise+pairwise": ["pointwise_weight=1.0"],
     "no-supervision": ["supervision=[]", "train_data=[promedical/samples]"],
 }
-
-
-def cli(*args: str) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "promedical", *args, "--json"]
-    print("$", " ".join(cmd), file=sys.stderr, flush=True)
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        sys.stderr.write(out.stderr[-3000:])
-        raise SystemExit(f"failed: {' '.join(cmd)}")
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 def train(work: Path, name: str) -> dict[str, Any]:
