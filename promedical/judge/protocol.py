@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from promedical.io import UserError
 from promedical.judge.lexical import DEFAULT_THRESHOLD, LexicalJudge
@@ -26,9 +26,6 @@ from promedical.llm.protocol import Generator
 from promedical.llm.spec import LEXICAL, lexical_threshold, load_generator, parse_spec
 from promedical.rubrics.records import Response, Verdict
 from promedical.rubrics.schema import Rubric
-
-if TYPE_CHECKING:
-    from promedical.reward.judge import RMJudge
 
 
 @runtime_checkable
@@ -63,35 +60,6 @@ class Judge(Protocol):
     def close(self) -> None: ...
 
 
-class RewardModelJudge:
-    """The reward model behind the judge protocol (``rm:<checkpoint>``). It makes no language-model calls, so it has
-    no usage and no generator; everything else is ``RMJudge``'s, which ``rm`` holds."""
-
-    usage: Usage | None = None
-    generator: Generator | None = None
-
-    def __init__(self, rm: RMJudge) -> None:
-        self.rm = rm
-
-    @property
-    def spec(self) -> str:
-        return self.rm.spec
-
-    @property
-    def template_version(self) -> str:
-        return self.rm.template_version
-
-    def grade(self, rubric: Rubric, response: Response) -> list[Verdict]:
-        return self.rm.grade(rubric, response)
-
-    def grade_many(self, items: Sequence[tuple[Rubric, Response]],
-                   progress: ProgressHook | None = None) -> list[Verdict]:
-        return self.rm.grade_many(items, progress)
-
-    def close(self) -> None:
-        self.rm.close()
-
-
 def load_judge(
     spec: str,
     *,
@@ -112,7 +80,7 @@ def load_judge(
             from promedical.reward.judge import load_rm_judge
         except ImportError as exc:
             raise UserError(f"judge spec {spec!r}: the reward-model judge is not available ({exc})") from None
-        return RewardModelJudge(load_rm_judge(parsed.target, **rm_options))
+        return load_rm_judge(parsed.target, **rm_options)
     generator = load_generator(spec, timeout=timeout, retries=retries, concurrency=concurrency,
                                cache_path=cache_path)
     return PointwiseJudge(generator, config)

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from promedical.io import UserError
+from promedical.judge.usage import Usage
+from promedical.llm.protocol import Generator
 from promedical.reward.inputs import CriterionInput, Group
 from promedical.reward.model import RewardModel, load_rm
 from promedical.reward.score import score_groups
@@ -34,7 +36,11 @@ SCHEME = "rm"
 
 
 class RMJudge:
-    """Judge backend over a calibrated reward-model checkpoint."""
+    """Judge backend over a calibrated reward-model checkpoint (a ``promedical.judge.protocol.Judge``). It makes no
+    language-model calls, so it has no usage and no generator."""
+
+    usage: Usage | None = None
+    generator: Generator | None = None
 
     def __init__(self, rm: RewardModel, batch_size: int = 16) -> None:
         missing = [t for t in TIER_NAMES if t not in rm.card.thresholds]
