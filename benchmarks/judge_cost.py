@@ -9,8 +9,16 @@ SmolLM2 GGUF on loopback (a weak judge: this measures cost, not quality).
 
 The load average and core count before and after the rows go into the JSON (``conditions``) and under the table.
 ``--configs`` picks the rows (default ``single,grouped,cached``; ``terse`` is grouped mode with the
-``pointwise-grouped-terse/1`` template, a boolean per criterion), ``--spec`` any judge spec instead of the server,
+``pointwise-grouped-terse/2`` template, a boolean per criterion), ``--spec`` any judge spec instead of the server,
 e.g. ``--spec "hf:smollm2#batch=4" --configs grouped,terse`` for schema-constrained local decoding.
+
+Throughput on one server: ``--server-cache`` starts llama.cpp with its prompt cache (``--cache True``: the KV state
+of earlier prompts is kept in RAM, so a prompt that shares a prefix with any of them, not only with the last one,
+skips that prefix), ``--concurrency`` is the judge's number of requests in flight; every row reports criteria
+judged per second (verdicts / wall seconds) and the wall-time ratios against per-criterion grading:
+
+    nice -n 10 python benchmarks/judge_cost.py --responses 3 --criteria 10 --configs single,grouped,terse \
+        --server-cache --concurrency 4 --out /tmp/judge_throughput.json
 """
 
 from __future__ import annotations
@@ -66,9 +74,10 @@ def load_items(n: int, k: int) -> list[tuple[Rubric, Response]]:
     return pairs[:n]
 
 
-def start_server(log: Path) -> LlamaServer:
+def start_server(log: Path, prompt_cache: bool = False) -> LlamaServer:
     """The same llama.cpp server for every configuration (8k context: the per-criterion prompts are long)."""
-    return LlamaServer(smollm2_gguf(), log, n_ctx=8192, startup_timeout=120)
+    extra = ("--cache", "True") if prompt_cache else ()
+    return LlamaServer(smollm2_gguf(), log, n_ctx=8192, startup_timeout=120, extra_args=extra)
 
 
 def measure(name: str, spec: str, items: list[tuple[Rubric, Response]], config: PointwiseConfig, cache: Path,
@@ -80,7 +89,9 @@ def measure(name: str, spec: str, items: list[tuple[Rubric, Response]], config: 
     wall = time.perf_counter() - start
     judge.close()
     summary = summarise_verdicts(verdicts, judge.usage)
-    row = {"configuration": name, "mode": config.mode, "wall_seconds": round(wall, 1), **summary}
+    row = {"configuration": name, "mode": config.mode, "template": config.template.version,
+           "max_tokens": config.max_tokens, "concurrency": concurrency, "wall_seconds": round(wall, 1),
+           "criteria_per_second": round(len(verdicts) / wall, 3) if wall > 0 else None, **summary}
     print(json.dumps(row), file=sys.stderr)
     return row
 
@@ -93,6 +104,8 @@ def main() -> None:
     parser.add_argument("--responses", type=int, default=4)
     parser.add_argument("--criteria", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--server-cache", action="store_true",
+                        help="Start llama.cpp with its RAM prompt cache (--cache True).")
     parser.add_argument("--out", type=Path, help="Write the result rows as JSON here.")
     parser.add_argument("--spec", help="Any judge spec (e.g. hf:smollm2#batch=4) instead of a server.")
     parser.add_argument("--configs", default="single,grouped,cached",
@@ -105,11 +118,16 @@ def main() -> None:
     items = load_items(args.responses, args.criteria)
     rows = []
     conditions = Conditions()
+    server_command: list[str] | None = None
     with tempfile.TemporaryDirectory(prefix="judge-cost-") as tmp, contextlib.ExitStack() as stack:
         if args.spec:
             spec = args.spec
+        elif args.base_url:
+            spec = f"openai:{args.model}@{args.base_url}#structured={args.structured}"
         else:
-            base = args.base_url or stack.enter_context(start_server(Path(tmp) / "llama-server.log"))
+            server = start_server(Path(tmp) / "llama-server.log", prompt_cache=args.server_cache)
+            base = stack.enter_context(server)
+            server_command = server.command[server.command.index("llama_cpp.server") + 1:]
             spec = f"openai:{args.model}@{base}#structured={args.structured}"
         configs = {
             "single": ("per-criterion (HealthBench-style)", PointwiseConfig(mode="single", max_tokens=160), "s"),
@@ -117,24 +135,31 @@ def main() -> None:
             "cached": ("grouped, cached re-run", PointwiseConfig(mode="grouped", max_tokens=120 * args.criteria), "g"),
             "terse": ("grouped, terse (a boolean per criterion)",
                       PointwiseConfig(mode="grouped", max_tokens=16 + 12 * args.criteria,
-                                      grouped_template="pointwise-grouped-terse/1"), "t"),
+                                      grouped_template="pointwise-grouped-terse/2"), "t"),
         }
         conditions.start()
         for key in wanted:
             name, config, cache = configs[key]
             rows.append(measure(name, spec, items, config, Path(tmp) / f"{cache}.sqlite", args.concurrency))
         conditions.stop()
-    result = {"spec": spec, "responses": len(items), "criteria_per_rubric": args.criteria,
+    result = {"spec": spec, "server_args": server_command, "responses": len(items),
+              "criteria_per_rubric": args.criteria,
               "rubric_ids": [r.id for r, _ in items], "rows": rows, "conditions": conditions.as_dict()}
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print("| configuration | calls | cache hits | prompt tokens | completion tokens | wall s | met | unmet "
-          "| unscored |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| configuration | calls | cache hits | prompt tokens | completion tokens | wall s | criteria/s | met "
+          "| unmet | unscored |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['configuration']} | {r['calls']} | {r['cache_hits']} | {r['prompt_tokens']} | "
-              f"{r['completion_tokens']} | {r['wall_seconds']} | {r['met']} | {r['unmet']} | {r['unscored']} |")
+              f"{r['completion_tokens']} | {r['wall_seconds']} | {r['criteria_per_second']} | {r['met']} | "
+              f"{r['unmet']} | {r['unscored']} |")
     by_key = dict(zip(wanted, rows, strict=True))
+    if "single" in by_key:
+        for key in ("grouped", "terse"):
+            if key in by_key and by_key[key]["wall_seconds"]:
+                print(f"\nwall time, per-criterion / {key}: "
+                      f"{by_key['single']['wall_seconds'] / by_key[key]['wall_seconds']:.2f}x")
     if "single" in by_key and "grouped" in by_key and by_key["grouped"]["prompt_tokens"]:
         s, g = by_key["single"], by_key["grouped"]
         print(f"\ncalls per response: per-criterion {s['calls'] / len(items):.1f}, "
