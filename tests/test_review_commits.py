@@ -109,11 +109,17 @@ def _held_batch(commits: GroupCommit) -> threading.Event:
     return release
 
 
-def test_a_refused_answer_in_a_batch_leaves_the_others_stored(seeded: str) -> None:
-    database = Database(seeded)
-    user, items = _reviewer(database, REVIEWERS[0])
+def _held_writer(url: str, reviewer: str) -> tuple[Database, auth.CurrentUser, list[dict[str, Any]], GroupCommit,
+                                                    threading.Event]:
+    """A database, a reviewer with their assignments, and a group-commit writer held until ``release.set()``."""
+    database = Database(url)
+    user, items = _reviewer(database, reviewer)
     commits = GroupCommit(database)
-    release = _held_batch(commits)
+    return database, user, items, commits, _held_batch(commits)
+
+
+def test_a_refused_answer_in_a_batch_leaves_the_others_stored(seeded: str) -> None:
+    database, user, items, commits, release = _held_writer(seeded, REVIEWERS[0])
 
     def label(uid: str, answer: str) -> Any:
         return lambda session: answers.submit_labels(session, user, items[0]["token"], uid, {"answer": answer})
@@ -141,10 +147,7 @@ def test_a_refused_answer_in_a_batch_leaves_the_others_stored(seeded: str) -> No
 
 def test_a_failed_commit_acknowledges_nothing_of_its_batch(seeded: str) -> None:
     """Fault injection: one job defers foreign-key checks and writes a dangling label, so the COMMIT fails."""
-    database = Database(seeded)
-    user, items = _reviewer(database, REVIEWERS[1])
-    commits = GroupCommit(database)
-    release = _held_batch(commits)
+    database, user, items, commits, release = _held_writer(seeded, REVIEWERS[1])
 
     def dangling(session: Session) -> None:
         session.execute(text("PRAGMA defer_foreign_keys=ON"))
@@ -169,10 +172,7 @@ def test_a_failed_commit_acknowledges_nothing_of_its_batch(seeded: str) -> None:
 
 def test_an_answer_cancelled_while_queued_is_not_written_and_the_writer_goes_on(seeded: str) -> None:
     """A request that goes away while its answer waits (its future is cancelled) must not stop the writer."""
-    database = Database(seeded)
-    user, items = _reviewer(database, REVIEWERS[2])
-    commits = GroupCommit(database)
-    release = _held_batch(commits)
+    database, user, items, commits, release = _held_writer(seeded, REVIEWERS[2])
 
     def label(uid: str) -> Any:
         return lambda session: answers.submit_labels(session, user, items[0]["token"], uid, {"answer": "1"})
