@@ -10,7 +10,9 @@ Two modes over any ``Generator``:
   earlier ones stay selectable to reproduce old runs.
   Ids and completeness are checked; only the criteria without a usable answer are asked again (at most ``reasks``
   times, each time with a note naming what was wrong);
-* ``single``: one call per criterion with a ``{"explanation", "criteria_met"}`` answer, re-asked the same bounded way.
+* ``single``: one call per criterion with a ``{"explanation", "criteria_met"}`` answer, re-asked the same bounded way
+  (``pointwise-single/2``, the default; ``pointwise-single/3`` asks for the same bounded explanation as
+  ``pointwise-grouped/4``, to compare the two modes on equal answers).
 
 Whatever cannot be obtained or parsed ends ``unscored`` with the reason, never ``unmet``. Temperature and seed are
 pinned by the config; every request carries audit labels (template version, criterion ids) for the cache.
@@ -28,6 +30,7 @@ from promedical.judge.prompts import (
     DEFAULT_SINGLE,
     GROUPED_TEMPLATES,
     SINGLE_SCHEMA,
+    SINGLE_TEMPLATES,
     TEMPLATES,
     Template,
     answer_schema,
@@ -54,10 +57,11 @@ class PointwiseConfig:
     reasks: int = 2  # extra rounds for criteria without a usable answer
     use_schema: bool = True  # ask the backend for schema-constrained output
     grouped_template: str = DEFAULT_GROUPED.version  # any of GROUPED_TEMPLATES
+    single_template: str = DEFAULT_SINGLE.version  # any of SINGLE_TEMPLATES
 
     @property
     def template(self) -> Template:
-        return TEMPLATES[self.grouped_template] if self.mode == "grouped" else DEFAULT_SINGLE
+        return TEMPLATES[self.grouped_template if self.mode == "grouped" else self.single_template]
 
     def as_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "max_tokens": self.max_tokens, "temperature": self.temperature,
@@ -108,6 +112,9 @@ class PointwiseJudge:
         if self.config.grouped_template not in GROUPED_TEMPLATES:
             raise ValueError(f"unknown grouped template {self.config.grouped_template!r} "
                              f"(one of {', '.join(GROUPED_TEMPLATES)})")
+        if self.config.single_template not in SINGLE_TEMPLATES:
+            raise ValueError(f"unknown single template {self.config.single_template!r} "
+                             f"(one of {', '.join(SINGLE_TEMPLATES)})")
         self.usage = Usage()
 
     @property
