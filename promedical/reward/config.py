@@ -8,6 +8,7 @@ bool, ``[a, b]`` a list) and validates the result. The resolved config is writte
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -36,6 +37,11 @@ class EvidenceSettings(BaseModel):
     labels: list[str] = Field(default_factory=list)  # labelled sets (dirs) with more physician labels
     folds: int = Field(default=5, ge=2)  # cross-fitting by question: the out-of-fold scores are the held-out estimate
     c: float = Field(default=1.0, gt=0)  # inverse L2 strength of the logistic regression
+    # criterion kinds (penalty, veto, bonus) whose indicator and products with every feature join the head, so each
+    # kind has its own intercept and slopes (promedical.reward.evidence)
+    interactions: list[Literal["penalty", "veto", "bonus"]] = Field(default_factory=list)
+    # read vetoes at a threshold chosen for this recall of violations (nested out of fold; None: log-odds 0)
+    veto_recall: float | None = Field(default=None, gt=0, le=1)
 
 
 class RMTrainConfig(BaseModel):

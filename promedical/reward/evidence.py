@@ -22,6 +22,12 @@ head), so evidence anywhere in a long answer counts:
 
 The implicit ablation's head sees only the size of the response and the encoder's score: nothing that needs the
 criterion (``IMPLICIT_FEATURES``).
+
+Criterion kinds (``KINDS``, opt-in with ``evidence.interactions``): ``penalty`` (a HealthBench negative-points item
+imported as "Avoids the following: <text>"), ``veto`` (an S3 veto) and ``bonus``: an indicator per kind, and the
+product of every base feature with it (``"<feature>*<kind>"``), so each kind gets its own intercept and slopes:
+the presence of a penalty's words is evidence *against* "avoids", which one shared slope cannot say. Every content
+feature is computed on the criterion's content, the penalty prefix removed (``criterion_content``).
 """
 
 from __future__ import annotations
@@ -36,15 +42,45 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from promedical.judge.lexical import STOPWORDS, lexical_score
+from promedical.rubrics.importers.healthbench import PENALTY_PREFIX
 
 EXPLICIT_FEATURES = ("lexical", "recall", "idf_recall", "idf_recall_new", "best_window", "bigram", "numbers",
                      "cos_best", "cos_top2", "log_criterion_words", "log_response_words", "new_share", "encoder")
 IMPLICIT_FEATURES = ("log_response_words", "encoder")
+KINDS = ("penalty", "veto", "bonus")
+INTERACTION = "*"
 
 _WORD = re.compile(r"[a-z0-9]+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "es", "ed", "ly", "s")
+
+
+def criterion_content(text: str) -> str:
+    """What a criterion's evidence is about: a penalty's text without its "Avoids the following: " prefix."""
+    return text[len(PENALTY_PREFIX):] if text.startswith(PENALTY_PREFIX) else text
+
+
+def criterion_kinds(text: str, tier: str) -> dict[str, float]:
+    """Indicators of the criterion's kind (``KINDS``): a penalty, a veto, a bonus item."""
+    return {"penalty": float(text.startswith(PENALTY_PREFIX)), "veto": float(tier == "veto"),
+            "bonus": float(tier == "bonus")}
+
+
+def with_interactions(base: Sequence[str], kinds: Sequence[str]) -> tuple[str, ...]:
+    """``base``, then each kind's indicator, then every base feature times each kind (``"lexical*penalty"``)."""
+    for kind in kinds:
+        if kind not in KINDS:
+            raise ValueError(f"unknown criterion kind {kind!r} (known: {', '.join(KINDS)})")
+    return (*base, *kinds, *(f"{f}{INTERACTION}{k}" for k in kinds for f in base))
+
+
+def add_interactions(row: dict[str, float], names: Iterable[str]) -> None:
+    """Fill the product features among ``names`` from the row's base features and kind indicators."""
+    for name in names:
+        if INTERACTION in name:
+            feature, kind = name.split(INTERACTION, 1)
+            row[name] = row[feature] * row[kind]
 
 
 def stem(word: str) -> str:

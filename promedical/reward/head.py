@@ -13,6 +13,7 @@ scorer, ``rm eval`` and the GRPO reward all see the same score.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -25,10 +26,14 @@ from promedical.reward.evidence import (
     EXPLICIT_FEATURES,
     IMPLICIT_FEATURES,
     IdfTable,
+    add_interactions,
+    criterion_content,
+    criterion_kinds,
     lexical_features,
     presence,
     sentences,
     similarity_features,
+    with_interactions,
 )
 from promedical.reward.inputs import Group
 
@@ -61,8 +66,10 @@ class EvidenceHead(BaseModel):
         return np.asarray(z @ np.asarray(self.coef) + self.intercept, dtype=float)
 
 
-def feature_names(explicit: bool) -> tuple[str, ...]:
-    return EXPLICIT_FEATURES if explicit else IMPLICIT_FEATURES
+def feature_names(explicit: bool, interactions: Sequence[str] = ()) -> tuple[str, ...]:
+    """The head's columns: the template's base features, and with ``interactions`` (criterion kinds) an indicator
+    per kind and each base feature times it."""
+    return with_interactions(EXPLICIT_FEATURES if explicit else IMPLICIT_FEATURES, interactions)
 
 
 def feature_matrix(names: Sequence[str], idf: IdfTable, groups: Sequence[Group],
@@ -75,15 +82,18 @@ def feature_matrix(names: Sequence[str], idf: IdfTable, groups: Sequence[Group],
         from promedical.data.embeddings import embed
 
         texts = sorted({s for g in groups for s in sentences(g.response)}
-                       | {c.text for g in groups for c in g.criteria})
+                       | {criterion_content(c.text) for g in groups for c in g.criteria})
         vectors = dict(zip(texts, embed(texts, encoder=embedder), strict=True))
     for g, scores in zip(groups, encoder_scores, strict=True):
         response_vectors = np.stack([vectors[s] for s in sentences(g.response)]) if similarity else None
         for c, value in zip(g.criteria, scores, strict=True):
-            row = lexical_features(g.instruction, g.response, c.text, idf)
+            content = criterion_content(c.text)
+            row = lexical_features(g.instruction, g.response, content, idf)
             if response_vectors is not None:
-                row.update(similarity_features(response_vectors, vectors[c.text]))
+                row.update(similarity_features(response_vectors, vectors[content]))
             row["encoder"] = presence(value, c.polarity)
+            row.update(criterion_kinds(c.text, c.tier))
+            add_interactions(row, names)
             rows.append(row)
     return np.array([[r[n] for n in names] for r in rows], dtype=float).reshape(len(rows), len(names))
 
@@ -114,19 +124,48 @@ def fit_logistic(x: np.ndarray, present: np.ndarray, c: float = 1.0) -> tuple[li
     return mean.tolist(), scale.tolist(), model.coef_[0].tolist(), float(model.intercept_[0])
 
 
-def out_of_fold(x: np.ndarray, present: np.ndarray, groups: Sequence[str], folds: int, c: float = 1.0) -> np.ndarray:
-    """Cross-fitted log-odds: each item's from a head fitted without any item of its question (``groups``)."""
+def _folds(present: np.ndarray, groups: Sequence[str], folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
     from sklearn.model_selection import GroupKFold
 
-    out = np.zeros(len(present))
     n = min(folds, len(set(groups)))
     if n < 2:
         raise UserError(f"evidence head: {len(set(groups))} labelled question(s): cross-fitting needs at least 2")
-    for train, test in GroupKFold(n_splits=n).split(x, present, groups=list(groups)):
+    return list(GroupKFold(n_splits=n).split(np.zeros((len(present), 1)), present, groups=list(groups)))
+
+
+def out_of_fold(x: np.ndarray, present: np.ndarray, groups: Sequence[str], folds: int, c: float = 1.0) -> np.ndarray:
+    """Cross-fitted log-odds: each item's from a head fitted without any item of its question (``groups``)."""
+    out = np.zeros(len(present))
+    for train, test in _folds(present, groups, folds):
         if len(set(present[train].tolist())) < 2:
             raise UserError("evidence head: a fold's training labels are all one class; add labelled questions")
         mean, scale, coef, intercept = fit_logistic(x[train], present[train], c)
         out[test] = ((x[test] - np.asarray(mean)) / np.asarray(scale)) @ np.asarray(coef) + intercept
+    return out
+
+
+def recall_threshold(scores: np.ndarray, violated: np.ndarray, recall: float) -> float:
+    """The highest log-odds threshold that flags (``score >= threshold``) at least ``recall`` of the violations
+    among ``scores``; 0.0 (p = 0.5) when there is none."""
+    hits = np.sort(np.asarray(scores)[np.asarray(violated, dtype=bool)])[::-1]
+    if not len(hits):
+        return 0.0
+    return float(hits[math.ceil(recall * len(hits) - 1e-9) - 1])
+
+
+def veto_thresholds(x: np.ndarray, present: np.ndarray, groups: Sequence[str], is_veto: np.ndarray, folds: int,
+                    c: float, recall: float) -> np.ndarray:
+    """Per item, the threshold its out-of-fold score is read with: 0 for every item but vetoes; a veto's is chosen
+    for ``recall`` of violations on *inner* out-of-fold scores of its outer fold's training questions (nested
+    cross-fitting: neither the head nor the threshold an item is judged by saw its question's labels)."""
+    out = np.zeros(len(present))
+    for train, test in _folds(present, groups, folds):
+        vetoes = test[is_veto[test]]
+        if not len(vetoes):
+            continue
+        inner = out_of_fold(x[train], present[train], [groups[i] for i in train], folds, c)
+        picked = is_veto[train]
+        out[vetoes] = recall_threshold(inner[picked], present[train][picked], recall)
     return out
 
 
