@@ -174,3 +174,42 @@ def test_benchmark_refuses_an_unknown_template_in_one_line() -> None:
                            "pointwise-single/9"], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2 and "--single-template: invalid choice: 'pointwise-single/9'" in proc.stderr
     assert "'pointwise-single/3'" in proc.stderr  # the choices are named
+
+
+def test_benchmark_rows_may_name_their_templates() -> None:
+    bench = _bench()
+    rows = bench.parse_rows("single,grouped,single@pointwise-single/3,grouped@pointwise-grouped/4,terse,cached",
+                            "pointwise-single/2", "pointwise-grouped/3")
+    assert rows == [("single", "pointwise-single/2"), ("grouped", "pointwise-grouped/3"),
+                    ("single", "pointwise-single/3"), ("grouped", "pointwise-grouped/4"),
+                    ("terse", "pointwise-grouped-terse/2"), ("cached", "pointwise-grouped/3")]
+    for bad, message in [("single@pointwise-grouped/4", "not one of"), ("grouped@pointwise-grouped-terse/2",
+                                                                        "not one of"),
+                         ("terse@pointwise-grouped/3", "not one of"), ("pairwise", "unknown row"), (" , ", "no rows")]:
+        with pytest.raises(ValueError, match=message):
+            bench.parse_rows(bad, "pointwise-single/2", "pointwise-grouped/3")
+
+
+@pytest.mark.server
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed")
+def test_benchmark_splits_a_row_into_the_servers_own_prefill_and_decode_time(tmp_path: Path) -> None:
+    """A real llama.cpp server with its timings logged: every request of the row is counted once, and the tokens
+    it decoded are the completion tokens the judge was billed."""
+    bench = _bench()
+    items = bench.load_items(1, 2)
+    log = tmp_path / "server.log"
+    server = bench.start_server(log, timings=True)
+    command = server.command
+    assert command[len(command) - 1 - command[::-1].index("--verbose") + 1] == "True"  # the last --verbose wins
+    with server as base:
+        offset = log.stat().st_size
+        config = PointwiseConfig(mode="single", single_template="pointwise-single/3", max_tokens=24, reasks=0)
+        row = bench.measure("single", f"openai:smollm2@{base}#structured=json_object", items, config,
+                            tmp_path / "s.sqlite", concurrency=1)
+    split = bench.server_timings(log.read_bytes()[offset:].decode(errors="replace"))
+    assert split["server_requests"] == row["calls"] == 2
+    # each sampled token is evaluated to sample the next; a last token cut at max_tokens is never evaluated
+    assert row["completion_tokens"] - row["calls"] <= split["decode_tokens"] <= row["completion_tokens"]
+    assert 0 < split["prefill_tokens_evaluated"] <= row["prompt_tokens"]  # the shared prefix is not evaluated again
+    assert split["prefill_seconds"] > 0 and split["decode_seconds"] > 0
+    assert split["prefill_seconds"] + split["decode_seconds"] < row["wall_seconds"]
