@@ -62,6 +62,10 @@ class RewardSettings(_Strict):
     alpha: float = RewardParams().alpha
     beta: float = RewardParams().beta
     lam: float = RewardParams().lam
+    # verdict: each proficiency/bonus criterion counts 0 or 1. probability: a judge that scores each criterion (the
+    # reward model) credits it with its probability of being met, so S1 and S2 are expectations and completions that
+    # miss the same criteria are still ranked; vetoes stay hard verdicts (promedical.rl.rewards)
+    credit: Literal["verdict", "probability"] = "verdict"
     concurrency: int = Field(default=4, ge=1)  # concurrent judge calls (HTTP judges)
     timeout: float = Field(default=60.0, gt=0)
     retries: int = Field(default=2, ge=0)

@@ -82,7 +82,7 @@ def build_reward(reward: RewardSettings, rubrics: dict[str, Rubric], policy_name
     judge = load_reward_judge(reward.judge, concurrency=reward.concurrency, timeout=reward.timeout,
                               retries=reward.retries)
     return RubricReward(rubrics, judge, reward.params, policy_name=policy_name, history=history,
-                        max_unscored_rate=reward.max_unscored_rate)
+                        max_unscored_rate=reward.max_unscored_rate, credit=reward.credit)
 
 
 def grpo_args(s: GRPOSettings) -> Any:

@@ -13,7 +13,13 @@ dataset's extra columns (``rubric_id`` here) plus ``trainer_state``, ``log_extra
 4. components are logged through ``log_metric`` (averaged per logging step by TRL): S1, S2, S3, unscored vetoes,
    veto rate (fail closed), unscored rate, criterion-level unscored rate, completion length, and the
    reward-hacking rates of ``promedical.rl.monitors``;
-5. with a ``signal`` tracker (``promedical.rl.signal``, set by the GRPO builder), the rewards' group signal: share
+5. with ``credit="probability"`` (``reward.credit`` in the GRPO config), a judge that reports a score and a threshold
+   per verdict (the reward model: ``meta.score``, ``meta.threshold``) credits each proficiency and bonus criterion
+   with its probability of being met, ``sigmoid(score - threshold)`` (for the evidence head, its log-odds against
+   log-odds 0), instead of the 0/1 verdict: S1 and S2 become expectations (``scoring.expected_utility``), so two
+   completions that both miss a criterion are still told apart by how close each came. Vetoes stay hard verdicts,
+   fail closed. Verdicts without a score (LLM judges, ``lexical``) count as in ``credit="verdict"``;
+6. with a ``signal`` tracker (``promedical.rl.signal``, set by the GRPO builder), the rewards' group signal: share
    of prompts whose completions all got the same reward, mean within-group std (``signal/*``).
 
 Each scored completion is also kept in ``history`` (step, length, reward) for the end-of-run monitors summary.
@@ -21,22 +27,48 @@ Each scored completion is also kept in ``history`` (step, length, reward) for th
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from promedical.io import UserError
 from promedical.judge.protocol import Judge
 from promedical.rl import monitors
 from promedical.rl.signal import SignalTracker
 from promedical.rubrics.records import Response, Status, Verdict
-from promedical.rubrics.schema import Rubric
-from promedical.rubrics.scoring import RewardParams, Scores, score, statuses_by_response
+from promedical.rubrics.schema import Criterion, Rubric, Tier
+from promedical.rubrics.scoring import (
+    RewardParams,
+    Scores,
+    expected_utility,
+    met_from_satisfied,
+    reward,
+    score,
+    statuses_by_response,
+)
 from promedical.unscored import check_rate
 
 METRIC_PREFIX = "rubric"
 LogMetric = Callable[[str, float], None]
+Credit = Literal["verdict", "probability"]
+
+
+def verdict_credit(criterion: Criterion, verdict: Verdict) -> float | None:
+    """The probability that ``criterion`` is met, from a verdict that carries a finite ``meta.score`` and
+    ``meta.threshold`` (score >= threshold means satisfied): ``sigmoid(score - threshold)``, turned into "met"
+    through the criterion's polarity. ``None`` for vetoes, unscored verdicts and verdicts without a score."""
+    if criterion.tier is Tier.VETO or verdict.status is Status.UNSCORED:
+        return None
+    value, threshold = verdict.meta.get("score"), verdict.meta.get("threshold")
+    if not isinstance(value, int | float) or not isinstance(threshold, int | float) or isinstance(value, bool):
+        return None
+    margin = float(value) - float(threshold)
+    if not math.isfinite(margin):
+        return None
+    satisfied = 0.5 * (1.0 + math.tanh(0.5 * margin))  # sigmoid, without overflow
+    return satisfied if met_from_satisfied(True, criterion.polarity) else 1.0 - satisfied
 
 
 def load_reward_judge(spec: str, *, concurrency: int = 4, timeout: float = 60.0, retries: int = 2) -> Judge:
@@ -121,6 +153,7 @@ class RubricReward:
         policy_name: str = "policy",
         history: RewardHistory | None = None,
         max_unscored_rate: float = 1.0,
+        credit: Credit = "verdict",
     ) -> None:
         if not rubrics:
             raise UserError("the reward function needs at least one rubric")
@@ -135,6 +168,9 @@ class RubricReward:
         self.verdicts_total = 0
         self.unscored_reasons: list[str] = []
         self.signal: SignalTracker | None = None  # group-signal diagnostics, set by the GRPO builder
+        self.credit: Credit = credit
+        self.credits: dict[str, dict[str, float]] = {}  # response id -> criterion id -> P(met), last grade() call
+        self.last_expected_s1: list[float | None] = []
 
     def responses(self, rubric_ids: Sequence[str], texts: Sequence[str], step: int) -> list[Response | None]:
         out: list[Response | None] = []
@@ -150,6 +186,13 @@ class RubricReward:
         unique: dict[str, Response] = {r.id: r for r in responses if r is not None}
         items = [(self.rubrics[r.rubric_id], r) for r in unique.values()]
         verdicts: list[Verdict] = list(self.judge.grade_many(items)) if items else []
+        self.credits = {}
+        if self.credit == "probability":
+            criteria = {(r.id, c.id): c for r in unique.values() for c in self.rubrics[r.rubric_id].criteria}
+            for v in verdicts:
+                criterion = criteria.get((v.response_id, v.criterion_id))
+                if criterion is not None and (p := verdict_credit(criterion, v)) is not None:
+                    self.credits.setdefault(v.response_id, {})[v.criterion_id] = p
         self.verdicts_total += len(verdicts)
         self.unscored_reasons.extend(v.reason or "" for v in verdicts if v.status is Status.UNSCORED)
         return statuses_by_response((v.response_id, v.criterion_id, v.status) for v in verdicts)
@@ -163,8 +206,21 @@ class RubricReward:
         """Scores per completion (``None`` when its rubric id is unknown); the reward is ``Scores.reward``."""
         responses = self.responses(rubric_ids, texts, step)
         statuses = self.grade(responses)
-        return [None if r is None else score(self.rubrics[r.rubric_id], statuses.get(r.id, {}), self.params)
-                for r in responses]
+        out: list[Scores | None] = []
+        self.last_expected_s1 = []
+        for r in responses:
+            if r is None:
+                out.append(None)
+                self.last_expected_s1.append(None)
+                continue
+            rubric, known = self.rubrics[r.rubric_id], statuses.get(r.id, {})
+            scores = score(rubric, known, self.params)
+            if self.credit == "probability":
+                s1, s2 = expected_utility(rubric, known, self.credits.get(r.id, {}))
+                scores = dataclasses.replace(scores, reward=reward(s1, s2, scores.s3_fail_closed, self.params))
+                self.last_expected_s1.append(s1)
+            out.append(scores)
+        return out
 
     def __call__(
         self,
@@ -192,6 +248,9 @@ class RubricReward:
         if log_metric is not None:
             for name, value in component_metrics(scores, texts).items():
                 log_metric(f"{METRIC_PREFIX}/{name}", value)
+            expected = [x for x in self.last_expected_s1 if x is not None]
+            if expected:
+                log_metric(f"{METRIC_PREFIX}/s1_expected", math.fsum(expected) / len(expected))
             for name, value in monitors.lexicon_rates(texts).items():
                 log_metric(f"monitor/{name}", value)
         if log_extra is not None:

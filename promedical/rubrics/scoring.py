@@ -119,7 +119,8 @@ def is_violated(criterion: Criterion, status: Status) -> bool | None:
     return None if satisfied is None else not satisfied
 
 
-def reward(s1: float | None, s2: int, s3_fail_closed: int, params: RewardParams) -> float | None:
+def reward(s1: float | None, s2: float, s3_fail_closed: int, params: RewardParams) -> float | None:
+    """``clip(S1 + alpha*S2, 0, 1 + beta) - lambda*S3`` (S2 a count of met bonus items, or its expectation)."""
     if s1 is None:
         if s3_fail_closed == 0:
             return None  # nothing known either way: unscorable, not zero
@@ -130,6 +131,27 @@ def reward(s1: float | None, s2: int, s3_fail_closed: int, params: RewardParams)
         return 1.0 + params.beta - params.lam * s3_fail_closed
     utility = min(max(s1 + params.alpha * s2, 0.0), 1.0 + params.beta)
     return utility - params.lam * s3_fail_closed
+
+
+def expected_utility(rubric: Rubric, statuses: Mapping[str, Status],
+                     credit: Mapping[str, float]) -> tuple[float | None, float]:
+    """Expected S1 and S2 when the judge gave, for some criteria, the probability that each is met (``credit``, by
+    criterion id, in [0, 1]): a proficiency or bonus criterion counts that probability instead of its 0/1 verdict.
+    A criterion without credit counts its verdict, and an unscored one is left out as in ``score``. Vetoes are not
+    here: they stay hard verdicts (``score``'s S3, fail closed)."""
+    weight_met = weight_scored = s2 = 0.0
+    for c in rubric.criteria:
+        status = statuses.get(c.id, Status.UNSCORED)
+        if c.tier is Tier.VETO or status is Status.UNSCORED:
+            continue
+        met = min(max(credit[c.id], 0.0), 1.0) if c.id in credit else float(status is Status.MET)
+        if c.tier is Tier.PROFICIENCY:
+            assert c.weight is not None
+            weight_scored += c.weight
+            weight_met += c.weight * met
+        else:
+            s2 += met
+    return (None if weight_scored == 0 else min(weight_met / weight_scored, 1.0)), s2
 
 
 def healthbench_score(rubric: Rubric, statuses: Mapping[str, Status]) -> float | None:
