@@ -12,10 +12,16 @@ Variants: ``explicit`` (the recipe), ``implicit`` (``template=implicit/1``: no c
 comparisons (``promedical judge compare`` on the prediction files): explicit vs lexical:0.5
 and explicit vs each variant, on the same 249 K-QA items.
 
-HealthBench: each checkpoint (its final head, fitted on K-QA labels only) is evaluated with ``promedical rm eval``
+HealthBench: each checkpoint whose head was fitted on K-QA labels only is evaluated with ``promedical rm eval``
 on the shared HealthBench grader labels (blind prompt ids dropped; vetoes by the default veto rule), next to
-lexical:0.5 on the same items: accuracy, kappa, veto recall and precision. No HealthBench label is used in
-training, so these are transfer figures.
+lexical:0.5 on the same items: accuracy, kappa, veto recall and precision (transfer figures).
+
+``healthbench-head`` (configs/rm_recommended_hb.yaml), ``healthbench-head-t0`` (the same, vetoes read at log-odds
+0 instead of the 80%-recall threshold) and ``healthbench-head-plain`` (neither the criterion-kind interactions nor
+the veto-recall threshold) fit the head on K-QA *and* HealthBench grader labels,
+cross-fitted by question across both sources; their figures are the out-of-fold scores per source (K-QA,
+HealthBench), next to lexical:0.5 on the same items. Their encoder is the ``explicit`` run's (same config, same
+seed: its checkpoints are copied and the run resumes at the last step), so only the head differs.
 
     nice -n 10 python benchmarks/rm_recommended.py --work /tmp/promedical-rm-recommended
 
@@ -45,7 +51,14 @@ VARIANTS: dict[str, list[str]] = {
     "implicit": ["template=implicit/1"],
     "pointwise+pairwise": ["pointwise_weight=1.0"],
     "no-supervision": ["supervision=[]", "train_data=[promedical/samples]"],
+    "healthbench-head": [],
+    "healthbench-head-t0": ["evidence.veto_recall=null"],
+    "healthbench-head-plain": ["evidence.interactions=[]", "evidence.veto_recall=null"],
 }
+CONFIGS = dict.fromkeys(("healthbench-head", "healthbench-head-t0", "healthbench-head-plain"),
+                        "configs/rm_recommended_hb.yaml")
+HEAD_ONLY = tuple(CONFIGS)  # same encoder as explicit: only the head differs
+HB_SOURCE = "healthbench-grader"
 
 
 def train(work: Path, name: str) -> dict[str, Any]:
@@ -56,8 +69,11 @@ def train(work: Path, name: str) -> dict[str, Any]:
         first = work / "runs" / "explicit" / "supervision"
         if name != "explicit" and first.is_dir() and not (run_dir / "supervision").exists():
             shutil.copytree(first, run_dir / "supervision")  # same constructions: built once
+        encoder = work / "runs" / "explicit" / "checkpoints"
+        if name in HEAD_ONLY and encoder.is_dir() and not (run_dir / "checkpoints").exists():
+            shutil.copytree(encoder, run_dir / "checkpoints")  # the explicit encoder: the run resumes at its end
         start = time.monotonic()
-        cli("rm", "train", "--config", CONFIG, f"output_dir={run_dir}", *VARIANTS[name])
+        cli("rm", "train", "--config", CONFIGS.get(name, CONFIG), f"output_dir={run_dir}", *VARIANTS[name])
         (run_dir / "wall_seconds.txt").write_text(f"{time.monotonic() - start:.0f}\n")
     recorded = json.loads(manifest.read_text())
     seconds = run_dir / "wall_seconds.txt"
@@ -118,6 +134,33 @@ def point_metrics(path: Path) -> dict[str, Any]:
             "majority_class": max(sum(y), len(y) - sum(y)) / len(y) if y else None}
 
 
+def head_tables(runs: dict[str, Any]) -> list[str]:
+    """Per label source, for the runs whose head was fitted on more than one: out-of-fold metrics next to
+    lexical:0.5 on the same items, with the paired bootstrap CI of the accuracy and kappa differences (the
+    comparison ``promedical judge compare`` makes, run by the head on each source's items)."""
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    lines = []
+    for name, run in runs.items():
+        by_source = run["held_out"].get("by_source", {})
+        if len(by_source) < 2:
+            continue
+        lines += [f"**{name}** (out of fold, cross-fitted by question across sources)", "",
+                  "| source | n (questions) | judge | accuracy | kappa | AUC | veto recall | veto precision | "
+                  "accuracy difference vs lexical [95% CI] | kappa difference [95% CI] |", "|" + "---|" * 10]
+        for source, block in by_source.items():
+            diff = block["versus_lexical"]
+            for judge, key in (("rm", "out_of_fold"), ("lexical:0.5", "lexical")):
+                m = block[key]
+                veto = m.get("veto") or {}
+                cells = ([ci(diff["accuracy_difference"]), ci(diff["kappa_difference"])] if judge == "rm"
+                         else ["", ""])
+                lines.append(f"| {source} | {m['n']} ({block['questions']}) | {judge} | {m['accuracy']:.3f} | "
+                             f"{m['kappa']:.3f} | {fmt(m['auc'])} | {fmt(veto.get('recall'))} | "
+                             f"{fmt(veto.get('precision'))} | {cells[0]} | {cells[1]} |")
+        lines.append("")
+    return lines
+
+
 def ci(diff: dict[str, Any]) -> str:
     return f"{diff['value']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}], p = {diff['p_value']:.3f}"
 
@@ -136,6 +179,8 @@ def main() -> None:
         lexical_predictions(hb, work / "healthbench.lexical.jsonl")
         hb_lexical = point_metrics(work / "healthbench.lexical.jsonl")
         for name, run in runs.items():
+            if HB_SOURCE in run["held_out"].get("by_source", {}):
+                continue  # its head saw HealthBench labels: its HealthBench figures are out of fold (below)
             out = work / f"healthbench.{name}.jsonl"
             if not out.is_file():  # written last by rm eval: a finished evaluation is reused
                 cli("rm", "eval", "--model", run["checkpoint"], "--data", str(hb), "--resamples", "1000",
@@ -153,13 +198,15 @@ def main() -> None:
                 if name != "explicit":
                     comparisons[f"explicit vs {name}"] = cli("judge", "compare", oof,
                                                              run["held_out"]["predictions"]["rm"])["point"]["all"]
-    lines = ["| variant | K-QA accuracy (out of fold) | kappa | AUC | HealthBench accuracy | kappa | veto recall | "
-             "veto precision | training rows (pairs/points) | wall time |", "|" + "---|" * 10]
+    lines = [*head_tables(runs), "| variant | K-QA accuracy (out of fold) | kappa | AUC | HealthBench accuracy | "
+             "kappa | veto recall | veto precision | training rows (pairs/points) | wall time |", "|" + "---|" * 10]
     first = next(iter(runs.values()))["held_out"]["lexical"]
     lines.append(f"| lexical:0.5 (no model) | {first['accuracy']:.3f} | {first['kappa']:.3f} | {first['auc']:.3f} | "
                  f"{hb_lexical['accuracy']:.3f} | {hb_lexical['kappa']:.3f} | {hb_lexical['veto_recall']} | "
                  f"{hb_lexical['veto_precision']} | - | - |")
     for name, run in runs.items():
+        if "healthbench" not in run:
+            continue  # in the per-source table above
         k, h = run["held_out"]["out_of_fold"], run["healthbench"]
         fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
         lines.append(f"| {name} | {k['accuracy']:.3f} | {k['kappa']:.3f} | {fmt(k['auc'])} | {h['accuracy']:.3f} | "
@@ -170,6 +217,8 @@ def main() -> None:
         lines.append(f"- {label}: accuracy difference {ci(block['accuracy_difference'])}; kappa difference "
                      f"{ci(block['kappa_difference'])}")
     for name, run in runs.items():
+        if "healthbench_vs_lexical" not in run:
+            continue
         lines.append(f"- HealthBench, {name} vs lexical:0.5: accuracy difference "
                      f"{ci(run['healthbench_vs_lexical']['accuracy_difference'])}")
     lines.append(f"\nConditions: {conditions.markdown()}")

@@ -264,9 +264,10 @@ def held_out_line(held_out: dict[str, Any]) -> str:
     """For the terminal: the out-of-fold agreement with the labels next to the lexical baseline's, pooled and (with
     more than one label source) per source."""
     rm = held_out["out_of_fold"]
-    line = (f"held out (physician labels, {held_out['questions']} questions cross-fitted by question, n={rm['n']}): "
-            + _line(held_out))
     by_source = held_out.get("by_source", {})
+    what = "physician labels" if len(by_source) < 2 else f"labels of {len(by_source)} sources, pooled"
+    line = (f"held out ({what}, {held_out['questions']} questions cross-fitted by question, n={rm['n']}): "
+            + _line(held_out))
     if len(by_source) > 1:
         for name, block in by_source.items():
             line += f"\n  {name} ({block['questions']} questions, n={block['out_of_fold']['n']}): " + _line(block)
