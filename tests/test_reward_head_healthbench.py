@@ -14,7 +14,7 @@ import pytest
 from promedical.io import read_responses, read_rubrics, read_verdicts
 from promedical.reward.data import PointRow, read_labelled
 from promedical.reward.evidence import IdfTable
-from promedical.reward.fit_head import head_groups, point_sources
+from promedical.reward.fit_head import head_groups, head_thresholds, point_sources
 from promedical.reward.head import feature_matrix, feature_names, out_of_fold, recall_threshold, veto_thresholds
 from promedical.reward.inputs import CriterionInput, Group
 from promedical.reward.physician import HEALTHBENCH_FILE, HEALTHBENCH_GRADER, build_physician
@@ -158,3 +158,14 @@ def test_point_sources_follow_the_labelled_set_folders(tmp_path: Path) -> None:
               PointRow(rows[0]["prompt_id"], "c0", "r", "q", "a", "c", "proficiency", "required", True)]
     assert point_sources([str(tmp_path / "kqa-nli"), str(tmp_path / HEALTHBENCH_GRADER)], points) == [
         HEALTHBENCH_GRADER, "kqa-nli"]
+
+
+def test_the_card_reads_vetoes_at_the_recall_threshold() -> None:
+    held_out = {"out_of_fold": {"n": 10, "accuracy": 0.6, "veto": {"n": 4}}, "tiers": ["proficiency", "veto"],
+                "veto_threshold": {"log_odds": -2.5, "recall_target": 0.8}}
+    thresholds = head_thresholds(held_out, {})
+    # flagged (not satisfied) exactly when the violation log-odds reach -2.5: satisfied score >= 2.5
+    assert thresholds["veto"].threshold == 2.5 and thresholds["proficiency"].threshold == 0.0
+    assert "recall 0.8" in thresholds["veto"].rule
+    del held_out["veto_threshold"]
+    assert head_thresholds(held_out, {})["veto"].threshold == 0.0
