@@ -202,7 +202,9 @@ class Quickstart:
         gate = self.rm_gate(trained.get("evidence"), rm_eval)
         grpo: dict[str, Any] = {
             "policy": p.policy, "rubrics": [str(split / "train" / "rubrics.jsonl")],
-            "reward": {"mode": "hierarchical", "judge": f"rm:{checkpoint}"},
+            # probability credit: SmolLM2's short answers rarely meet a criterion outright, so 0/1 verdicts leave
+            # most groups tied (docs/grpo.md, "Probability credit")
+            "reward": {"mode": "hierarchical", "judge": f"rm:{checkpoint}", "credit": "probability"},
             "num_generations": p.grpo_generations, "per_device_train_batch_size": p.grpo_generations,
             "max_completion_length": p.grpo_completion_tokens, "max_steps": p.grpo_steps,
             "learning_rate": 5e-5 if p.grpo_lora else 1e-5, "save_steps": max(1, p.grpo_steps // 2),

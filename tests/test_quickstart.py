@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 STAGES = ["validate", "split", "judge", "meta-eval", "prefs", "rm-train", "rm-eval", "grpo", "bench-base",
           "bench-aligned", "compare"]
@@ -39,6 +40,8 @@ def test_quickstart_tiny_end_to_end_and_rerun(tmp_path: Path) -> None:
     assert report.exists() and "<html" in report.read_text()[:500].lower()
     assert (Path(result["aligned_policy"]) / "config.json").exists()
     assert (out / "configs" / "rm.yaml").exists() and (out / "configs" / "grpo.yaml").exists()
+    # the GRPO reward credits the RM's probability per criterion (0/1 verdicts left most groups tied)
+    assert yaml.safe_load((out / "configs" / "grpo.yaml").read_text())["reward"]["credit"] == "probability"
 
     second = _quickstart(out)
     assert second.returncode == 0, second.stderr[-3000:]
