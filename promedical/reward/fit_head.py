@@ -196,13 +196,14 @@ def fit_evidence(rm: RewardModel, cfg: RMTrainConfig, encoder_rows: LabelledData
     lexical_predictions = _predictions(points, lexical, f"lexical:{DEFAULT_THRESHOLD:g}")
     write_predictions(out / OOF_FILE, head_predictions)
     write_predictions(out / LEXICAL_FILE, lexical_predictions)
-    held_out: dict[str, Any] = _compare_block(head_predictions, lexical_predictions, oof_read, lexical)
+    # AUC is read on the head's log-odds (threshold-free); accuracy, kappa and veto recall on its decisions
+    held_out: dict[str, Any] = _compare_block(head_predictions, lexical_predictions, oof, lexical)
     by_source = {}
     for name in sorted(set(sources)):
         pick = [i for i, s in enumerate(sources) if s == name]
         by_source[name] = {"questions": len({questions[i] for i in pick}),
                            **_compare_block([head_predictions[i] for i in pick], [lexical_predictions[i] for i in pick],
-                                            oof_read[pick], lexical[pick])}
+                                            oof[pick], lexical[pick])}
     mean, scale, coef, intercept = fit_logistic(x, present, cfg.evidence.c)
     held_out.update({"by_source": by_source,
                      "predictions": {"rm": str(out / OOF_FILE), "lexical": str(out / LEXICAL_FILE)},
