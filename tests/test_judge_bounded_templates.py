@@ -43,6 +43,7 @@ from promedical.judge.prompts import (
 )
 from promedical.rubrics.records import Response, Verdict
 from promedical.rubrics.schema import Criterion, Message, Polarity, Rubric, Tier
+from tests.helpers_scripts import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 BOUNDED = [POINTWISE_SINGLE_V3, POINTWISE_GROUPED_V4]
@@ -140,12 +141,7 @@ def test_single_template_is_a_config_option_and_the_defaults_stay() -> None:
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("judge_cost_bench_t", ROOT / "benchmarks" / "judge_cost.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("judge_cost", "judge_cost_bench_t")
 
 
 def test_benchmark_counts_copied_explanations_and_sizes_the_budget() -> None:

@@ -3,8 +3,6 @@ judged per second, and the server really ran with ``--cache True`` (the server a
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -12,6 +10,7 @@ import pytest
 
 from promedical.judge.pointwise import PointwiseConfig
 from promedical.llm import llamacpp
+from tests.helpers_scripts import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.server,
@@ -19,12 +18,7 @@ pytestmark = [pytest.mark.server,
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("judge_cost_bench", ROOT / "benchmarks" / "judge_cost.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("judge_cost", "judge_cost_bench")
 
 
 def test_throughput_row_on_a_server_with_prompt_cache(tmp_path: Path) -> None:

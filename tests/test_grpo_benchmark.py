@@ -1,0 +1,54 @@
+"""The recorded GRPO experiment's data handling (benchmarks/grpo_smollm2.py): the prompt split by instruction with
+blind-test prompts dropped, and the merge of sampled answers for the DPO arm."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from promedical.data.blind import BLIND_FILE, BlindList
+from promedical.data.splits import rubric_key
+from promedical.io import read_rubrics
+from tests.helpers_importers import SHARED
+from tests.helpers_scripts import load_benchmark
+
+grpo_bench = load_benchmark("grpo_smollm2")
+
+
+@pytest.mark.skipif(not (SHARED / "k-qa").is_dir(), reason="../shared/data is not present")
+def test_prompts_are_split_by_instruction_and_blind_prompts_dropped(tmp_path: Path) -> None:
+    count = grpo_bench.prepare(tmp_path, 200, 200, 400)
+    train = read_rubrics([tmp_path / "train_rubrics.jsonl"])
+    heldout = read_rubrics([tmp_path / "heldout_rubrics.jsonl"])
+    assert len(train) == count["train"] > 0 and len(heldout) == count["heldout"] > 0
+    assert {rubric_key(r) for r in train}.isdisjoint({rubric_key(r) for r in heldout})
+    assert count["shared_keys"] == 0
+    if (SHARED / BLIND_FILE).is_file():
+        blind = BlindList.read(SHARED / BLIND_FILE)
+        assert not [r.id for r in (*train, *heldout) if blind.match(r.instruction, r.id)]
+        assert count["blind_dropped"] > 0  # K-QA's answered questions include blind ones
+    # both sources on the training side: K-QA (no vetoes) and HealthBench (vetoes)
+    assert set(count["train_sources"]) == {"kqa", "healthbench"}
+    assert json.loads((tmp_path / "prepare.json").read_text()) == count
+
+
+def test_merge_keeps_one_record_per_key(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text('{"response_id": "r1", "criterion_id": "c0", "judge": "j", "status": "met"}\n'
+                 '{"response_id": "r1", "criterion_id": "c1", "judge": "j", "status": "unmet"}\n')
+    # the same answer sampled twice: its verdicts appear in both files
+    b.write_text('{"response_id": "r1", "criterion_id": "c0", "judge": "j", "status": "met"}\n\n'
+                 '{"response_id": "r2", "criterion_id": "c0", "judge": "j", "status": "met"}\n')
+    out = tmp_path / "merged.jsonl"
+    n = grpo_bench.merge_jsonl([a, b], out, key=("response_id", "criterion_id", "judge"))
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert n == 3
+    assert [(r["response_id"], r["criterion_id"]) for r in rows] == [("r1", "c0"), ("r1", "c1"), ("r2", "c0")]
+    assert not list(tmp_path.glob("*.tmp"))
+    # responses merge by their id
+    x, y = tmp_path / "x.jsonl", tmp_path / "y.jsonl"
+    x.write_text('{"id": "r1", "text": "a"}\n{"id": "r2", "text": "b"}\n')
+    y.write_text('{"id": "r2", "text": "b"}\n{"id": "r3", "text": "c"}\n')
+    assert grpo_bench.merge_jsonl([x, y], tmp_path / "ids.jsonl") == 3
