@@ -11,6 +11,7 @@ writes the record beside its numbers.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -30,15 +31,17 @@ def usable_cpus() -> int:
 
 
 def idle_cpus(read_load: LoadReader = os.getloadavg, cpus: int | None = None) -> int:
-    """Usable cores minus the 1-minute load average, rounded, at least 1: a thread count that does not oversubscribe.
+    """Usable cores minus the 1-minute load average, rounded up, at least 1: a thread count that does not
+    oversubscribe.
 
     Libraries that split each step across threads and spin at a barrier until all have finished (ggml, OpenMP)
     slow down sharply when one thread is descheduled by other work on its core: on 2 shared cores at a load of
     about 5, a llama.cpp server evaluating one token per micro-batch ran 3.6-10x slower with 2 threads than with 1
-    (docs/benchmarks.md, llama.cpp prefill).
+    (docs/benchmarks.md, llama.cpp prefill). Below one core's worth of other work the extra thread pays: at a load of
+    0.7-1.2 on 2 cores, batched prefill ran 1.9x faster with 2 threads than with 1, so a fractional idle core counts.
     """
     usable = usable_cpus() if cpus is None else cpus
-    return max(1, min(usable, int(usable - read_load()[0] + 0.5)))
+    return max(1, min(usable, math.ceil(usable - read_load()[0] - 1e-9)))
 
 
 @dataclass(frozen=True)

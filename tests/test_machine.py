@@ -58,6 +58,8 @@ def test_idle_cpus_leaves_busy_cores_alone() -> None:
     # Injected loads (fault injection): the thread count a launcher should use on 2 and on 16 cores.
     assert idle_cpus(lambda: (0.3, 0.0, 0.0), cpus=2) == 2
     assert idle_cpus(lambda: (1.2, 0.0, 0.0), cpus=2) == 1
+    assert idle_cpus(lambda: (0.67, 0.0, 0.0), cpus=2) == 2  # most of a core idle: 2 threads measured 1.9x faster
+    assert idle_cpus(lambda: (1.0, 0.0, 0.0), cpus=2) == 1
     assert idle_cpus(lambda: (5.0, 0.0, 0.0), cpus=2) == 1  # never below one
     assert idle_cpus(lambda: (0.0, 0.0, 0.0), cpus=16) == 16
     assert idle_cpus(lambda: (3.4, 0.0, 0.0), cpus=16) == 13
