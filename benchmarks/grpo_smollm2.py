@@ -24,12 +24,15 @@ docs/benchmarks.md):
   learning rate for ``--dpo-epochs`` passes;
 * ``base``: the starting policy.
 
-Each policy answers the held-out prompts greedily (``promedical bench run``), graded by the training RM and by
-every ``--also-judge`` (default ``lexical:0.5``: criterion-word overlap, which no arm optimised); ``promedical bench
+Each policy answers the held-out prompts greedily (``promedical bench run``), graded by the training RM and by every
+``--also-judge`` (default ``lexical:0.5``: criterion-word overlap, which no arm optimised); ``promedical bench
 compare`` gives paired bootstrap CIs and sign-flip permutation p-values per judge, the veto rate and the length
-monitors. Every stage is skipped when its output is complete, so an interrupted run resumes where it stopped
-(GRPO and DPO from their last checkpoint). ``report.json`` in ``--work`` holds everything, with the load average
-and core count before and after (``conditions``).
+monitors. With ``--eval-samples K`` each policy also answers every held-out prompt K times at temperature 1 (seeds
+1..K), and the pairs are compared on the per-prompt mean reward (``sampled`` in the report): a secondary measure of
+the sampling policy GRPO trains, with less noise per prompt than one greedy answer. Every stage is skipped when its
+output is complete, so an interrupted run resumes where it stopped (GRPO and DPO from their last checkpoint).
+``report.json`` in ``--work`` holds everything, with the load average and core count before and after
+(``conditions``).
 
     nice -n 10 python benchmarks/grpo_smollm2.py --work /tmp/pgrpo --rm RM_DIR --implicit-rm RM_DIR
 """
@@ -219,8 +222,60 @@ def compare_keys(c: dict[str, Any]) -> dict[str, Any]:
             "monitors": c.get("monitors")}
 
 
+def run_scores(run_dir: Path, spec: str | None) -> dict[str, float]:
+    """Reward per rubric in one bench run: the training judge's (``spec`` None) or an ``--also-judge``'s, found
+    through the run's ``summary.json`` (its ``independent`` block names the judge's folder under ``judges/``)."""
+    if spec is None:
+        path = run_dir / "scores.jsonl"
+    else:
+        block = json.loads((run_dir / "summary.json").read_text())["independent"][spec]
+        path = run_dir / "judges" / Path(block["dir"]).name / "scores.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {r["rubric_id"]: float(r["reward"]) for r in rows}
+
+
+def sampled_compare(runs_a: list[Path], runs_b: list[Path], spec: str | None) -> dict[str, Any]:
+    """Paired comparison of two policies on the mean reward of their sampled answers per rubric (one bench run per
+    sample seed): averaging K samples per prompt measures the sampling policy GRPO trains, with less noise per
+    prompt than one greedy answer. Only rubrics scored in every run of both sides are paired."""
+    from promedical.stats import paired_comparison
+
+    a = [run_scores(r, spec) for r in runs_a]
+    b = [run_scores(r, spec) for r in runs_b]
+    keys = sorted(set.intersection(*(set(s) for s in (*a, *b))))
+    if not keys:
+        raise ValueError("no rubric is scored in every sampled run of both policies")
+    mean_a = [sum(s[k] for s in a) / len(a) for k in keys]
+    mean_b = [sum(s[k] for s in b) / len(b) for k in keys]
+    c = paired_comparison(mean_a, mean_b)
+    return {"n": len(keys), "samples": (len(a), len(b)), "a": sum(mean_a) / len(keys), "b": sum(mean_b) / len(keys),
+            "difference": c.diff.value, "ci": c.diff.ci, "p_value": c.p_value}
+
+
 ARMS = ("grpo", "implicit", "dpo")
 PAIRS = (("grpo", "base"), ("implicit", "base"), ("dpo", "base"), ("grpo", "implicit"), ("grpo", "dpo"))
+
+
+def policy_spec(work: Path, name: str) -> str:
+    return "hf:smollm2" if name == "base" else f"hf:{work / name / 'final'}"
+
+
+def sampled_arms(work: Path, results: dict[str, Any], args: argparse.Namespace, log: Path) -> dict[str, Any]:
+    """``--eval-samples`` K answers per held-out prompt (temperature 1, seeds 1..K) for every policy, then each
+    pair of ``PAIRS`` compared on the per-prompt mean reward under the training RM and every ``--also-judge``."""
+    names = {name: [f"{name}-t1-s{k}" for k in range(1, args.eval_samples + 1)] for name in results}
+
+    def bench_all(name: str) -> None:
+        for k, run_name in enumerate(names[name], start=1):
+            run(bench_cmd(work, run_name, policy_spec(work, name), args, temperature=1.0, seed=k), log,
+                f"bench-{run_name}", done=work / "bench" / run_name / "summary.json")
+
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        list(pool.map(bench_all, names))
+    dirs = {name: [work / "bench" / r for r in runs] for name, runs in names.items()}
+    judges: list[str | None] = [None, *args.also_judge]
+    return {f"{a}-{b}": {spec or "training RM": sampled_compare(dirs[a], dirs[b], spec) for spec in judges}
+            for a, b in PAIRS if a in dirs and b in dirs}
 
 
 def main() -> None:
@@ -246,6 +301,9 @@ def main() -> None:
     parser.add_argument("--credit", choices=("verdict", "probability"), default="probability",
                         help="reward.credit of the hierarchical arm (docs/grpo.md)")
     parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated subset of grpo,implicit,dpo")
+    parser.add_argument("--eval-samples", type=int, default=0,
+                        help="also answer each held-out prompt K times at temperature 1 (seeds 1..K) per policy and "
+                             "compare the per-prompt mean reward (secondary measure; 0: greedy only)")
     args = parser.parse_args()
     args.also_judge = args.also_judge or ["lexical:0.5"]
     if not (SHARED / "k-qa").is_dir():
@@ -274,6 +332,7 @@ def main() -> None:
         results = {name: f.result() for name, f in futures.items()}
     compared = {f"{a}-{b}": compare_keys(run(compare_cmd(work, a, b), log, f"compare-{a}-{b}"))
                 for a, b in PAIRS if a in results and b in results}
+    sampled = sampled_arms(work, results, args, log) if args.eval_samples else {}
     conditions.stop()
     report = {
         "args": {k: str(v) for k, v in vars(args).items()},
@@ -284,6 +343,7 @@ def main() -> None:
         "dpo_pairs": results.get("dpo", {}).get("prefs"),
         "bench": {name: bench_keys(results[name]["bench"]) for name in results},
         "compare": compared,
+        "sampled": sampled,
         "monitors": {name: json.loads((work / name / "monitors_summary.json").read_text())
                      for name in ("grpo", "implicit") if (work / name / "monitors_summary.json").is_file()},
     }

@@ -52,3 +52,34 @@ def test_merge_keeps_one_record_per_key(tmp_path: Path) -> None:
     x.write_text('{"id": "r1", "text": "a"}\n{"id": "r2", "text": "b"}\n')
     y.write_text('{"id": "r2", "text": "b"}\n{"id": "r3", "text": "c"}\n')
     assert grpo_bench.merge_jsonl([x, y], tmp_path / "ids.jsonl") == 3
+
+
+def _bench_run(root: Path, name: str, rewards: dict[str, float], lexical: dict[str, float]) -> Path:
+    """A bench run directory as ``promedical bench run`` lays it out: scores of the training judge, and an also-judge
+    whose folder the summary names (by the absolute path of the run that wrote it, possibly elsewhere)."""
+    run = root / name
+    (run / "judges" / "lexical_0.5-abc").mkdir(parents=True)
+    (run / "scores.jsonl").write_text("".join(json.dumps({"rubric_id": k, "reward": v}) + "\n"
+                                              for k, v in rewards.items()))
+    (run / "judges" / "lexical_0.5-abc" / "scores.jsonl").write_text(
+        "".join(json.dumps({"rubric_id": k, "reward": v}) + "\n" for k, v in lexical.items()))
+    (run / "summary.json").write_text(json.dumps(
+        {"independent": {"lexical:0.5": {"dir": f"/elsewhere/{name}/judges/lexical_0.5-abc"}}}))
+    return run
+
+
+def test_sampled_compare_pairs_prompt_means(tmp_path: Path) -> None:
+    # policy A's two samples average 0.5 above B's on every prompt under lexical; under the RM they tie on average
+    a = [_bench_run(tmp_path, "a1", {"p1": 0.2, "p2": 0.4, "p3": 0.0}, {"p1": 1.0, "p2": 0.9, "p3": 0.8}),
+         _bench_run(tmp_path, "a2", {"p1": 0.4, "p2": 0.0, "p3": 0.2}, {"p1": 0.6, "p2": 0.7, "p3": 0.8})]
+    b = [_bench_run(tmp_path, "b1", {"p1": 0.3, "p2": 0.2, "p3": 0.1, "p4": 1.0}, {"p1": 0.2, "p2": 0.3, "p3": 0.3}),
+         _bench_run(tmp_path, "b2", {"p1": 0.3, "p2": 0.2, "p3": 0.1}, {"p1": 0.4, "p2": 0.3, "p3": 0.3})]
+    lexical = grpo_bench.sampled_compare(a, b, "lexical:0.5")
+    assert lexical["n"] == 3 and lexical["samples"] == (2, 2)
+    assert lexical["difference"] == pytest.approx(0.5)
+    assert lexical["ci"][0] == pytest.approx(0.5) and lexical["ci"][1] == pytest.approx(0.5)
+    rm = grpo_bench.sampled_compare(a, b, None)  # p4 is scored on one side only: left out
+    assert rm["n"] == 3 and rm["difference"] == pytest.approx(0.0)
+    assert rm["a"] == pytest.approx(0.2) and rm["b"] == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="no rubric"):
+        grpo_bench.sampled_compare(a, [_bench_run(tmp_path, "c", {"q": 0.1}, {"q": 0.1})], None)
