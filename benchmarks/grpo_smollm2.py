@@ -49,6 +49,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from promedical.machine import Conditions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -234,10 +236,33 @@ def run_scores(run_dir: Path, spec: str | None) -> dict[str, float]:
     return {r["rubric_id"]: float(r["reward"]) for r in rows}
 
 
+def run_words(run_dir: Path) -> dict[str, float]:
+    """Words per answer, per rubric, in one bench run."""
+    rows = [json.loads(line) for line in (run_dir / "responses.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    return {r["rubric_id"]: float(len(r["text"].split())) for r in rows}
+
+
+def length_adjusted(diff: np.ndarray, words: np.ndarray, n_resamples: int = 10_000, seed: int = 0) -> dict[str, Any]:
+    """The per-prompt reward difference regressed on the per-prompt length difference (words): the intercept is the
+    difference at equal length, with a percentile bootstrap CI over prompts; a gain that is only longer answers
+    has an intercept near zero."""
+    design = np.c_[np.ones(len(diff)), words]
+    fit = np.linalg.lstsq(design, diff, rcond=None)[0]
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_resamples):
+        pick = rng.integers(0, len(diff), len(diff))
+        draws.append(np.linalg.lstsq(design[pick], diff[pick], rcond=None)[0][0])
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return {"at_equal_length": float(fit[0]), "ci": [float(low), float(high)], "per_word": float(fit[1])}
+
+
 def sampled_compare(runs_a: list[Path], runs_b: list[Path], spec: str | None) -> dict[str, Any]:
     """Paired comparison of two policies on the mean reward of their sampled answers per rubric (one bench run per
     sample seed): averaging K samples per prompt measures the sampling policy GRPO trains, with less noise per
-    prompt than one greedy answer. Only rubrics scored in every run of both sides are paired."""
+    prompt than one greedy answer. Only rubrics scored in every run of both sides are paired. Also: mean words per
+    answer on each side and the difference at equal length (``length_adjusted``)."""
     from promedical.stats import paired_comparison
 
     a = [run_scores(r, spec) for r in runs_a]
@@ -245,11 +270,24 @@ def sampled_compare(runs_a: list[Path], runs_b: list[Path], spec: str | None) ->
     keys = sorted(set.intersection(*(set(s) for s in (*a, *b))))
     if not keys:
         raise ValueError("no rubric is scored in every sampled run of both policies")
-    mean_a = [sum(s[k] for s in a) / len(a) for k in keys]
-    mean_b = [sum(s[k] for s in b) / len(b) for k in keys]
+    mean_a = np.array([sum(s[k] for s in a) / len(a) for k in keys])
+    mean_b = np.array([sum(s[k] for s in b) / len(b) for k in keys])
+    words_a = [run_words(r) for r in runs_a]
+    words_b = [run_words(r) for r in runs_b]
+    length_a = np.array([np.mean([w[k] for w in words_a]) for k in keys])
+    length_b = np.array([np.mean([w[k] for w in words_b]) for k in keys])
     c = paired_comparison(mean_a, mean_b)
-    return {"n": len(keys), "samples": (len(a), len(b)), "a": sum(mean_a) / len(keys), "b": sum(mean_b) / len(keys),
-            "difference": c.diff.value, "ci": c.diff.ci, "p_value": c.p_value}
+    return {
+        "n": len(keys),
+        "samples": (len(a), len(b)),
+        "a": float(mean_a.mean()),
+        "b": float(mean_b.mean()),
+        "difference": c.diff.value,
+        "ci": c.diff.ci,
+        "p_value": c.p_value,
+        "words": [float(length_a.mean()), float(length_b.mean())],
+        "length_adjusted": length_adjusted(mean_a - mean_b, length_a - length_b),
+    }
 
 
 ARMS = ("grpo", "implicit", "dpo")

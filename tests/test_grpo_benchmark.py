@@ -54,7 +54,7 @@ def test_merge_keeps_one_record_per_key(tmp_path: Path) -> None:
     assert grpo_bench.merge_jsonl([x, y], tmp_path / "ids.jsonl") == 3
 
 
-def _bench_run(root: Path, name: str, rewards: dict[str, float], lexical: dict[str, float]) -> Path:
+def _bench_run(root: Path, name: str, rewards: dict[str, float], lexical: dict[str, float], words: int = 3) -> Path:
     """A bench run directory as ``promedical bench run`` lays it out: scores of the training judge, and an also-judge
     whose folder the summary names (by the absolute path of the run that wrote it, possibly elsewhere)."""
     run = root / name
@@ -65,6 +65,8 @@ def _bench_run(root: Path, name: str, rewards: dict[str, float], lexical: dict[s
         "".join(json.dumps({"rubric_id": k, "reward": v}) + "\n" for k, v in lexical.items()))
     (run / "summary.json").write_text(json.dumps(
         {"independent": {"lexical:0.5": {"dir": f"/elsewhere/{name}/judges/lexical_0.5-abc"}}}))
+    (run / "responses.jsonl").write_text("".join(json.dumps({"rubric_id": k, "text": " ".join(["w"] * words)}) + "\n"
+                                                 for k in rewards))
     return run
 
 
@@ -81,5 +83,18 @@ def test_sampled_compare_pairs_prompt_means(tmp_path: Path) -> None:
     rm = grpo_bench.sampled_compare(a, b, None)  # p4 is scored on one side only: left out
     assert rm["n"] == 3 and rm["difference"] == pytest.approx(0.0)
     assert rm["a"] == pytest.approx(0.2) and rm["b"] == pytest.approx(0.2)
+    assert rm["words"] == [3.0, 3.0]
     with pytest.raises(ValueError, match="no rubric"):
         grpo_bench.sampled_compare(a, [_bench_run(tmp_path, "c", {"q": 0.1}, {"q": 0.1})], None)
+
+
+def test_length_adjustment_separates_a_length_gain_from_a_gain_at_equal_length() -> None:
+    import numpy as np
+
+    longer = np.array([0.0, 2.0, 4.0, 6.0, 8.0, 10.0])  # words more than the other policy, per prompt
+    only_length = grpo_bench.length_adjusted(0.01 * longer, longer, n_resamples=500)
+    assert only_length["at_equal_length"] == pytest.approx(0.0, abs=1e-12)
+    assert only_length["per_word"] == pytest.approx(0.01)
+    both = grpo_bench.length_adjusted(0.05 + 0.01 * longer + np.array([0.01, -0.01] * 3), longer, n_resamples=500)
+    assert both["at_equal_length"] == pytest.approx(0.05, abs=0.01)
+    assert both["ci"][0] > 0.02 and both["ci"][1] < 0.08
