@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.metrics import cohen_kappa_score
+from sklearn.metrics import cohen_kappa_score, roc_auc_score
 
 from promedical import samples
 from promedical.io import UserError, write_jsonl
-from promedical.judge.predictions import Prediction, _kappa, compare_predictions, read_predictions
+from promedical.judge.predictions import Prediction, _auc, _kappa, compare_predictions, read_predictions
 from tests.helpers_cli import last_json, run_cli
 
 SAMPLES = str(Path(samples.rubrics_path()).parent)
@@ -88,3 +88,50 @@ def test_abstaining_counts_as_wrong_and_different_references_are_refused(tmp_pat
     write_jsonl(tmp_path / "b.jsonl", flipped)
     proc = _run("judge", "compare", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"))
     assert proc.returncode == 2 and "different references" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_auc_matches_scikit_learn_with_ties() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, (5, 80)).astype(float)
+    scores = np.round(y + rng.normal(0, 1.2, (5, 80)), 1)  # rounded: many ties
+    expected = [roc_auc_score(y[i], scores[i]) for i in range(5)]
+    assert _auc(scores, y) == pytest.approx(expected)
+    assert np.isnan(_auc(scores[:1], np.ones((1, 80))))[0]  # one class: no AUC
+
+
+def _scored(key: str, label: bool, score: float | None, judge: str) -> Prediction:
+    predicted = None if score is None else score >= 0
+    return Prediction(kind="point", key=key, tier="proficiency", label=label, predicted=predicted,
+                      correct=None if predicted is None else float(predicted == label),
+                      status="scored" if predicted is not None else "unscored", score=score, judge=judge)
+
+
+def test_auc_difference_ranks_scores_on_any_scale() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 200).astype(bool)
+    good = y + rng.normal(0, 0.6, 200) - 0.5  # ranks the labels well (AUC about 0.88)
+    noise = rng.normal(0, 1, 200)  # ranks them at chance
+    a = [_scored(f"r{i}|c", bool(y[i]), float(good[i]), "a") for i in range(200)]
+    b = [_scored(f"r{i}|c", bool(y[i]), float(noise[i]), "b") for i in range(200)]
+    auc = compare_predictions(a, b, n_resamples=2000)["point"]["all"]["auc_difference"]
+    assert auc["auc_a"] == pytest.approx(roc_auc_score(y, good))
+    assert auc["auc_b"] == pytest.approx(roc_auc_score(y, noise))
+    assert auc["value"] == pytest.approx(auc["auc_a"] - auc["auc_b"])
+    assert auc["ci_low"] > 0.2 and auc["p_value"] < 0.01 and auc["n"] == 200
+    # AUC reads ranks only: a monotone rescaling of A (log-odds -> a probability-like share) changes nothing
+    squashed = [_scored(x.key, x.label, float(np.tanh(x.score or 0.0) / 3), "a") for x in a]
+    again = compare_predictions(squashed, b, n_resamples=2000)["point"]["all"]["auc_difference"]
+    assert again["value"] == pytest.approx(auc["value"]) and again["ci_low"] == pytest.approx(auc["ci_low"])
+    same = compare_predictions(a, a, n_resamples=500)["point"]["all"]["auc_difference"]
+    assert same["value"] == 0 and same["p_value"] == 1.0
+    # a judge without scores (an LLM judge's verdicts) has no AUC: reported as None, never as 0.5
+    verdicts = [_p(x.key, x.label, bool(x.predicted), "v") for x in b]
+    assert compare_predictions(a, verdicts, n_resamples=500)["point"]["all"]["auc_difference"]["value"] is None
+
+
+def test_rm_eval_scores_are_margins_in_the_labels_sense(files: dict[str, Path]) -> None:
+    """A point's score is >= 0 exactly when it is predicted met, prohibited criteria included, so one file's scores
+    rank its items across tiers (each tier has its own threshold) for the AUC comparison."""
+    rows = [r for r in read_predictions(files["rm"]) if r.kind == "point" and r.score is not None]
+    assert rows and any(r.tier == "veto" for r in rows)
+    assert all((r.score >= 0) == r.predicted for r in rows)  # type: ignore[operator]

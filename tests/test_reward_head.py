@@ -94,6 +94,9 @@ def test_train_with_an_evidence_head(tmp_path: Path) -> None:
     n_labels = len(read_many([labels], derive=False).points)  # one label per (response, criterion)
     assert held_out["out_of_fold"]["n"] == n_labels and held_out["lexical"]["n"] == n_labels
     assert held_out["versus_lexical"]["accuracy_difference"]["ci_low"] is not None
+    auc = held_out["versus_lexical"]["auc_difference"]  # ranking, from the predictions files' scores ...
+    assert auc["auc_a"] == pytest.approx(held_out["out_of_fold"]["auc"])  # ... equals the head's own AUC
+    assert auc["auc_b"] == pytest.approx(held_out["lexical"]["auc"])
     dropped = summary["data"]["evidence_labels"]["dropped_train"]
     assert dropped["points"] > 0  # every label question left the encoder's rows ...
     label_keys = {instruction_key(r.instruction) for r in read_rubrics([labels / "rubrics.jsonl"])}

@@ -120,8 +120,8 @@ def compare(
     out: Path | None = typer.Option(None, "-o", "--out", help="Also write the report (JSON)."),
     json_out: JsonOpt = False,
 ) -> None:
-    """Paired comparison of two judges or reward models on the same labelled items: accuracy and kappa
-    differences with bootstrap CIs and permutation p-values, overall and per tier."""
+    """Paired comparison of two judges or reward models on the same labelled items: accuracy, kappa and (where both
+    files carry scores) ROC AUC differences with bootstrap CIs and permutation p-values, overall and per tier."""
     from promedical.io import write_json
     from promedical.judge.predictions import compare_predictions, read_predictions
 
@@ -143,4 +143,8 @@ def compare(
             if kappa["value"] is not None and kappa["ci_low"] is not None:
                 line += (f"; kappa A-B {kappa['value']:+.3f} [{kappa['ci_low']:+.3f}, {kappa['ci_high']:+.3f}] "
                          f"p={kappa['p_value']:.4g}")
+            auc = block.get("auc_difference") or {}
+            if auc.get("value") is not None:
+                line += (f"; AUC A {auc['auc_a']:.3f} B {auc['auc_b']:.3f}, A-B {auc['value']:+.3f} "
+                         f"[{auc['ci_low']:+.3f}, {auc['ci_high']:+.3f}] p={auc['p_value']:.4g}")
             typer.echo(line)

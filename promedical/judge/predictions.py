@@ -7,7 +7,13 @@
   permutation p-value (``promedical.stats.paired_comparison``, the bench's paired statistics). Accuracy is
   *strict*: an unscored or missing prediction counts as wrong, so a judge cannot win by abstaining;
 * for pointwise items scored by both, the difference in Cohen's kappa with a paired bootstrap CI (items resampled
-  jointly) and a permutation p-value (each item's two predictions swapped at random under the null).
+  jointly) and a permutation p-value (each item's two predictions swapped at random under the null);
+* for pointwise items where both files carry a ``score``, the difference in ROC AUC: how well each judge's score
+  *ranks* the labels, whatever threshold turns it into a verdict. This is the measure that matters where the score
+  itself is used (the GRPO reward's probability credit reads the score, not the verdict). Paired bootstrap CI and a
+  swap-permutation p on the scores' within-judge ranks (AUC depends on ranks only, so a log-odds and a word share
+  are exchanged on one scale). ``None`` when either file has no scores (an LLM judge's verdicts) or one class is
+  missing.
 
 Point keys are ``<response_id>|<criterion_id>``; pair keys name the rubric, criterion and both texts' hashes, so
 the same labelled set evaluated by two judges joins item for item. Labels must agree on the joined items: two
@@ -52,7 +58,7 @@ class Prediction(BaseModel):
     predicted: bool | None
     correct: float | None
     status: Literal["scored", "unscored", "missing"] = "scored"
-    score: float | None = None
+    score: float | None = None  # points: margin, >= 0 predicted met (higher: more likely met); pairs: the margin
     judge: str
 
 
@@ -127,6 +133,45 @@ def _kappa_difference(a: NDArray[np.float64], b: NDArray[np.float64], y: NDArray
             "p_value": p, "n": int(n)}
 
 
+def _auc(scores: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
+    """ROC AUC of ``scores`` against binary labels ``y``, row-wise over 2-D arrays (resamples x items); ties count
+    one half (mid-ranks), as in ``sklearn.metrics.roc_auc_score``; NaN where a row has one class only."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(scores, axis=-1)
+    positives = y.sum(axis=-1)
+    negatives = y.shape[-1] - positives
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = ((ranks * y).sum(axis=-1) - positives * (positives + 1) / 2) / (positives * negatives)
+    return np.where((positives > 0) & (negatives > 0), auc, np.nan)
+
+
+def _auc_difference(a: NDArray[np.float64], b: NDArray[np.float64], y: NDArray[np.float64], n_resamples: int,
+                    seed: int) -> dict[str, Any]:
+    n = y.size
+    empty = {"value": None, "auc_a": None, "auc_b": None, "ci_low": None, "ci_high": None, "p_value": None,
+             "n": int(n)}
+    if n < 2 or y.min() == y.max():
+        return empty
+    from scipy.stats import rankdata
+
+    # within-judge ranks scaled to (0, 1]: the AUC is unchanged, and the two judges' values become exchangeable
+    a, b = rankdata(a) / n, rankdata(b) / n
+    auc_a, auc_b = float(_auc(a, y)), float(_auc(b, y))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_resamples, n))
+    boot = _auc(a[idx], y[idx]) - _auc(b[idx], y[idx])
+    boot = boot[~np.isnan(boot)]
+    swap = rng.integers(0, 2, size=(n_resamples, n)).astype(bool)
+    labels = np.broadcast_to(y, (n_resamples, n))
+    null = _auc(np.where(swap, b, a), labels) - _auc(np.where(swap, a, b), labels)
+    observed = auc_a - auc_b
+    p = float((np.sum(np.abs(null) >= abs(observed) - 1e-12) + 1) / (null.size + 1))
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return {"value": observed, "auc_a": auc_a, "auc_b": auc_b, "ci_low": float(low), "ci_high": float(high),
+            "p_value": p, "n": int(n)}
+
+
 def _block(a: Sequence[Prediction], b: Sequence[Prediction], n_resamples: int, seed: int) -> dict[str, Any]:
     strict_a = np.array([x.correct or 0.0 for x in a])
     strict_b = np.array([x.correct or 0.0 for x in b])
@@ -136,11 +181,16 @@ def _block(a: Sequence[Prediction], b: Sequence[Prediction], n_resamples: int, s
     kappa = _kappa_difference(np.array([float(bool(x.predicted)) for x, _ in both]),
                               np.array([float(bool(y.predicted)) for _, y in both]),
                               np.array([float(x.label) for x, _ in both]), n_resamples, seed + 7)
+    ranked = [(x, y) for x, y in zip(a, b, strict=True)
+              if x.kind == "point" and x.score is not None and y.score is not None]
+    auc = _auc_difference(np.array([float(x.score or 0.0) for x, _ in ranked]),
+                          np.array([float(y.score or 0.0) for _, y in ranked]),
+                          np.array([float(x.label) for x, _ in ranked]), n_resamples, seed + 11)
     return {"n": len(a), "accuracy_a": float(strict_a.mean()) if len(a) else None,
             "accuracy_b": float(strict_b.mean()) if len(b) else None,
             "coverage_a": sum(x.correct is not None for x in a) / len(a) if a else None,
             "coverage_b": sum(x.correct is not None for x in b) / len(b) if b else None,
-            "accuracy_difference": acc, "kappa_difference": kappa}
+            "accuracy_difference": acc, "kappa_difference": kappa, "auc_difference": auc}
 
 
 def compare_predictions(a: Sequence[Prediction], b: Sequence[Prediction], names: tuple[str, str] = ("A", "B"),
@@ -160,7 +210,8 @@ def compare_predictions(a: Sequence[Prediction], b: Sequence[Prediction], names:
         "n_joined": len(joined), "only_a": len(a) - len(joined), "only_b": len(b) - len(joined),
         "n_resamples": n_resamples, "seed": seed,
         "test": "strict accuracy (unscored or missing = wrong): paired percentile bootstrap over items and two-sided "
-                "sign-flip permutation p; kappa on items scored by both: paired bootstrap, swap-permutation p",
+                "sign-flip permutation p; kappa on items scored by both: paired bootstrap, swap-permutation p; AUC on "
+                "items with a score in both files: paired bootstrap, swap-permutation p on within-judge ranks",
     }
     for kind in ("point", "pair"):
         pick = [i for i, x in enumerate(left) if x.kind == kind]

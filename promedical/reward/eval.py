@@ -154,7 +154,8 @@ def predictions(data: LabelledData, points: Sequence[ScoredPoint], pairs: Sequen
     ``points`` and ``pairs`` are ``score_data``'s output, aligned with ``data.points`` and ``data.pairs``. A point
     is predicted met when its score clears its tier's threshold (satisfied) for a required criterion, or does not
     (the behaviour is present) for a prohibited one; a non-finite score, or no threshold for the tier, is
-    ``unscored``.
+    ``unscored``. A point's ``score`` is its margin from the threshold in the label's sense (higher = more likely
+    met), so one file's scores rank items across tiers and ``judge compare`` can compare AUCs.
     """
     out: list[Prediction] = []
     for row, scored in zip(data.points, points, strict=True):
@@ -166,8 +167,12 @@ def predictions(data: LabelledData, points: Sequence[ScoredPoint], pairs: Sequen
             continue
         satisfied = scored.score >= threshold
         met = met_from_satisfied(satisfied, row.polarity)
+        # the score as a margin in the label's sense (>= 0: met), comparable across tiers with their own thresholds;
+        # a prohibited criterion's "satisfied" score means the behaviour is absent
+        margin = scored.score - threshold
+        score = -margin if row.polarity == "prohibited" else margin
         out.append(Prediction(kind="point", key=key, tier=row.tier, label=row.met, predicted=met,
-                              correct=float(met == row.met), score=scored.score, judge=judge))
+                              correct=float(met == row.met), score=score, judge=judge))
     for pair_row, scored_pair in zip(data.pairs, pairs, strict=True):
         key = pair_key(pair_row.rubric_id, pair_row.criterion_id, pair_row.chosen, pair_row.rejected)
         if not (math.isfinite(scored_pair.chosen) and math.isfinite(scored_pair.rejected)):

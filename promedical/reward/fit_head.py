@@ -253,6 +253,10 @@ def _line(block: dict[str, Any]) -> str:
     text = (f"accuracy {rm['accuracy']:.3f} kappa {rm['kappa']:.3f} vs lexical:0.5 {lex['accuracy']:.3f} kappa "
             f"{lex['kappa']:.3f}; difference {diff['value']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}]"
             f" (majority class {rm['majority_class']:.3f})")
+    auc = block["versus_lexical"].get("auc_difference") or {}
+    if auc.get("value") is not None:  # ranking: what the GRPO reward's probability credit reads
+        text += (f"; AUC {auc['auc_a']:.3f} vs {auc['auc_b']:.3f}, difference {auc['value']:+.3f} "
+                 f"[{auc['ci_low']:+.3f}, {auc['ci_high']:+.3f}]")
     veto = rm.get("veto")
     if veto:
         show = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
