@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from promedical.cli.quickstart import effect_in_words
+from promedical.cli.quickstart import _ranking, effect_in_words
 from promedical.quickstart import FULL, TINY, Quickstart, WeakRewardModel
 
 WEAK = {"pointwise_accuracy": {"value": 0.55}, "majority_class": 0.6}
@@ -43,3 +43,13 @@ def test_effect_in_words() -> None:
     assert text.startswith("No measurable effect") and "signature of optimising the judge" in text
     assert "better than the starting one" in effect_in_words(null, gain, "lexical:0.5")
     assert "no independent judge" in effect_in_words(gain, None, None)
+
+
+def test_the_summary_shows_the_rms_ranking_next_to_lexical() -> None:
+    """The held-out row names the AUC comparison with lexical:0.5 when the run reports one, and nothing when not."""
+    auc = {"value": 0.092, "auc_a": 0.789, "auc_b": 0.697, "ci_low": 0.029, "ci_high": 0.156}
+    line = _ranking({"versus_lexical": {"auc_difference": auc}})
+    assert line == "; ranking AUC 0.789 vs 0.697, difference 0.092 [0.029, 0.156]"
+    none = {"value": None, "auc_a": None, "auc_b": None, "ci_low": None, "ci_high": None}
+    assert _ranking({"versus_lexical": {"auc_difference": none}}) == ""
+    assert _ranking({"versus_lexical": {}}) == ""  # a run from before the comparison existed

@@ -47,7 +47,7 @@ def _table(result: dict[str, Any]) -> Table:
         table.add_row("RM vs physicians (held out: out of fold, questions never trained on)",
                       f"accuracy {_fmt(fitted['accuracy'])}, kappa {_fmt(fitted['kappa'])} on {fitted['n']} K-QA "
                       f"labels (majority class {_fmt(fitted['majority_class'])}); lexical:0.5 "
-                      f"{_fmt(lexical['accuracy'])}, difference {_est(diff)}")
+                      f"{_fmt(lexical['accuracy'])}, difference {_est(diff)}{_ranking(held_out)}")
         budget = result["rm_budget"]
         table.add_row("RM budget", f"{budget['max_rows']} training rows of the recommended recipe's "
                       f"{budget['recommended_max_rows']}: see docs/benchmarks.md for what the full budget reaches")
@@ -108,6 +108,14 @@ def effect_in_words(training: dict[str, Any], independent: dict[str, Any] | None
         return text + ". A few GRPO steps on 2 CPU cores are not expected to move it; docs/grpo.md has longer runs."
     return (f"Under {spec}, which the policy never trained against, the aligned policy is {under_independent} than "
             f"the starting one (95% CI excludes zero); under the training RM it is {under_training or 'unmeasured'}.")
+
+
+def _ranking(held_out: dict[str, Any]) -> str:
+    """The AUC comparison with lexical:0.5 (how well each score orders the labels), when the run reports one."""
+    auc = held_out["versus_lexical"].get("auc_difference") or {}
+    if auc.get("value") is None:
+        return ""
+    return f"; ranking AUC {_fmt(auc['auc_a'])} vs {_fmt(auc['auc_b'])}, difference {_est(auc)}"
 
 
 def _est(metric: Any) -> str:
