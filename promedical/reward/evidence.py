@@ -15,6 +15,11 @@ head), so evidence anywhere in a long answer counts:
 * ``bigram``: share of the criterion's word bigrams in the response; ``numbers``: share of its numbers;
 * ``cos_best`` / ``cos_top2``: MiniLM cosine of the criterion with the response's closest sentence (and the mean
   of the two closest): paraphrases that share no words;
+* ``token_floor``: soft word matching. Each content word of the criterion (its first word piece: alphabetic, three
+  letters or more, not a stopword) gets its best cosine with any word piece of the response, both read in context
+  by MiniLM (``promedical.data.embeddings.token_vectors``); the feature is the mean of the lowest third. A criterion
+  is stated when even its least-covered words have a close match ("beneficial for vision" for "a positive effect on
+  vision"), which one sentence vector or exact word overlap cannot see;
 * ``log_criterion_words``, ``log_response_words``, ``new_share``: size terms, so the head can discount recall on
   very short criteria or very long answers;
 * ``encoder``: the trained encoder's pooled score, turned to "content present" (negated for prohibited criteria,
@@ -41,11 +46,13 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from promedical.data.embeddings import TokenVectors
 from promedical.judge.lexical import STOPWORDS, lexical_score
 from promedical.rubrics.importers.healthbench import PENALTY_PREFIX
 
 EXPLICIT_FEATURES = ("lexical", "recall", "idf_recall", "idf_recall_new", "best_window", "bigram", "numbers",
-                     "cos_best", "cos_top2", "log_criterion_words", "log_response_words", "new_share", "encoder")
+                     "cos_best", "cos_top2", "token_floor", "log_criterion_words", "log_response_words", "new_share",
+                     "encoder")
 IMPLICIT_FEATURES = ("log_response_words", "encoder")
 KINDS = ("penalty", "veto", "bonus")
 INTERACTION = "*"
@@ -166,6 +173,23 @@ def similarity_features(sentence_vectors: np.ndarray, criterion_vector: np.ndarr
     vectors: the dot product is the cosine)."""
     sims = np.sort(sentence_vectors @ criterion_vector)[::-1]
     return {"cos_best": float(sims[0]), "cos_top2": float(sims[:2].mean())}
+
+
+def content_pieces(pieces: Sequence[str]) -> list[int]:
+    """Positions of a criterion's content words among its word pieces: a word's first piece, alphabetic, three
+    letters or more, not a stopword. All positions when there is none (a criterion of stopwords or numbers)."""
+    picked = [i for i, p in enumerate(pieces) if p.isalpha() and len(p) > 2 and p not in STOPWORDS]
+    return picked or list(range(len(pieces)))
+
+
+def token_floor(criterion: TokenVectors, response: TokenVectors) -> float:
+    """Mean of the lowest third (at least one) of the criterion's content words' best cosine with any response
+    piece; 0.0 when either side has no pieces."""
+    if not len(criterion.pieces) or not len(response.pieces):
+        return 0.0
+    picked = content_pieces(criterion.pieces)
+    best = np.sort((criterion.vectors[picked] @ response.vectors.T).max(axis=1))
+    return float(best[: max(1, len(best) // 3)].mean())
 
 
 def presence(encoder_score: float, polarity: str) -> float:

@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from promedical.data.embeddings import TOKEN_LAYER, TokenVectors
 from promedical.io import UserError, write_json
 from promedical.reward.evidence import (
     EXPLICIT_FEATURES,
@@ -33,6 +34,7 @@ from promedical.reward.evidence import (
     presence,
     sentences,
     similarity_features,
+    token_floor,
     with_interactions,
 )
 from promedical.reward.inputs import Group
@@ -55,11 +57,8 @@ class EvidenceHead(BaseModel):
     intercept: float
     idf: IdfTable
     embedder: str = EMBEDDER
+    token_layer: int = TOKEN_LAYER  # the embedder's hidden layer ``token_floor`` reads
     fit: dict[str, object] = Field(default_factory=dict)
-
-    @property
-    def needs_similarity(self) -> bool:
-        return "cos_best" in self.features or "cos_top2" in self.features
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         z = (x - np.asarray(self.mean)) / np.asarray(self.scale)
@@ -73,11 +72,18 @@ def feature_names(explicit: bool, interactions: Sequence[str] = ()) -> tuple[str
 
 
 def feature_matrix(names: Sequence[str], idf: IdfTable, groups: Sequence[Group],
-                   encoder_scores: Sequence[Sequence[float]], embedder: str = EMBEDDER) -> np.ndarray:
+                   encoder_scores: Sequence[Sequence[float]], embedder: str = EMBEDDER,
+                   token_layer: int = TOKEN_LAYER) -> np.ndarray:
     """One row per (group, criterion), in order; columns ``names``."""
     rows: list[dict[str, float]] = []
     similarity = any(n.startswith("cos_") for n in names)
     vectors: dict[str, np.ndarray] = {}
+    tokens: dict[str, TokenVectors] = {}
+    if "token_floor" in names:
+        from promedical.data.embeddings import token_vectors
+
+        texts = sorted({g.response for g in groups} | {criterion_content(c.text) for g in groups for c in g.criteria})
+        tokens = dict(zip(texts, token_vectors(texts, encoder=embedder, layer=token_layer), strict=True))
     if similarity:
         from promedical.data.embeddings import embed
 
@@ -91,6 +97,8 @@ def feature_matrix(names: Sequence[str], idf: IdfTable, groups: Sequence[Group],
             row = lexical_features(g.instruction, g.response, content, idf)
             if response_vectors is not None:
                 row.update(similarity_features(response_vectors, vectors[content]))
+            if tokens:
+                row["token_floor"] = token_floor(tokens[content], tokens[g.response])
             row["encoder"] = presence(value, c.polarity)
             row.update(criterion_kinds(c.text, c.tier))
             add_interactions(row, names)
@@ -103,7 +111,8 @@ def apply(head: EvidenceHead, groups: Sequence[Group], encoder_scores: Sequence[
     for the encoder, a higher score always means "satisfied")."""
     if not any(g.criteria for g in groups):
         return [[] for _ in groups]
-    flat = head.logits(feature_matrix(head.features, head.idf, groups, encoder_scores, head.embedder))
+    flat = head.logits(feature_matrix(head.features, head.idf, groups, encoder_scores, head.embedder,
+                                          head.token_layer))
     out, at = [], 0
     for g in groups:
         part = flat[at : at + len(g.criteria)]
