@@ -132,3 +132,24 @@ def test_train_with_an_evidence_head(tmp_path: Path) -> None:
                       "--responses", str(labels / "responses.jsonl"), "-o", str(tmp_path / "e.jsonl"), "--json"))
     encoder_only = [json.loads(line)["meta"]["score"] for line in (tmp_path / "e.jsonl").open()]
     assert len(with_head) == len(encoder_only) and not np.allclose(with_head, encoder_only)
+
+
+@pytest.mark.slow
+def test_a_head_without_validation_data_still_gives_the_checkpoint_its_thresholds(tmp_path: Path) -> None:
+    """With no validation rows (e.g. ``supervision=[]`` and the samples as training data) nothing is calibrated,
+    but the head's own threshold (log-odds 0) must still reach the card: without it every verdict is unscored."""
+    train, labels = _split_samples(tmp_path)
+    run_dir = tmp_path / "run"
+    summary = last_json(run_cli("rm", "train", "--config", TINY, f"output_dir={run_dir}", f"train_data=[{train}]",
+                                "val_data=[]", "max_steps=2", f"evidence={{labels: [{labels}], folds: 3}}", "--json",
+                                timeout=900))
+    checkpoint = Path(summary["checkpoint"])
+    card = json.loads((checkpoint / "rm.json").read_text())
+    assert card["thresholds"]["proficiency"]["threshold"] == 0.0
+    assert summary["thresholds"]["proficiency"] == 0.0
+    out = tmp_path / "eval.predictions.jsonl"
+    last_json(run_cli("rm", "eval", "--model", str(checkpoint), "--data", str(labels), "--resamples", "50",
+                      "--predictions-out", str(out), "--json", timeout=600))
+    rows = [json.loads(line) for line in out.open()]
+    proficiency = [r for r in rows if r["kind"] == "point" and r["tier"] == "proficiency"]
+    assert proficiency and all(r["status"] != "unscored" for r in proficiency)

@@ -34,7 +34,7 @@ def train(
     from transformers import PrinterCallback
 
     from promedical.reward.config import load_config
-    from promedical.reward.model import quiet_transformers, write_card
+    from promedical.reward.model import TierThreshold, quiet_transformers, write_card
     from promedical.reward.predict import RMScorer, calibrate_scorer
     from promedical.reward.prepare import prepare
     from promedical.reward.train import build_trainer, last_checkpoint, save_final
@@ -65,13 +65,15 @@ def train(
 
         labels, label_report = head_labels(cfg)  # built by prepare above: reused here
         summary["evidence"] = fit_evidence(rm, cfg, data, labels, label_report)
+    thresholds: dict[str, TierThreshold] = {}
     if cfg.calibrate and val is not None and val.points:
         thresholds = calibrate_scorer(RMScorer(rm), val)
-        if cfg.evidence is not None:
-            thresholds.update(head_thresholds(summary["evidence"], thresholds))
-        rm.card.thresholds = thresholds
         rm.card.calibration = {"data": cfg.val_data, "supervision": cfg.supervision, "split": cfg.val_split,
                                "n_points": len(val.points)}
+    if cfg.evidence is not None:  # the head's own threshold, with or without validation rows
+        thresholds.update(head_thresholds(summary["evidence"], thresholds))
+    if thresholds:
+        rm.card.thresholds = thresholds
         write_card(rm.path, rm.card)
         summary["thresholds"] = {k: v.threshold for k, v in thresholds.items()}
     write_manifest(cfg.output_dir, "train", cfg.model_dump(mode="json"), inputs=[*cfg.train_data, *cfg.val_data],
