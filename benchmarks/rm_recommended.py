@@ -201,14 +201,14 @@ def main() -> None:
     lines = [*head_tables(runs), "| variant | K-QA accuracy (out of fold) | kappa | AUC | HealthBench accuracy | "
              "kappa | veto recall | veto precision | training rows (pairs/points) | wall time |", "|" + "---|" * 10]
     first = next(iter(runs.values()))["held_out"]["lexical"]
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     lines.append(f"| lexical:0.5 (no model) | {first['accuracy']:.3f} | {first['kappa']:.3f} | {first['auc']:.3f} | "
-                 f"{hb_lexical['accuracy']:.3f} | {hb_lexical['kappa']:.3f} | {hb_lexical['veto_recall']} | "
-                 f"{hb_lexical['veto_precision']} | - | - |")
+                 f"{hb_lexical['accuracy']:.3f} | {hb_lexical['kappa']:.3f} | {fmt(hb_lexical['veto_recall'])} | "
+                 f"{fmt(hb_lexical['veto_precision'])} | - | - |")
     for name, run in runs.items():
         if "healthbench" not in run:
             continue  # in the per-source table above
         k, h = run["held_out"]["out_of_fold"], run["healthbench"]
-        fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
         lines.append(f"| {name} | {k['accuracy']:.3f} | {k['kappa']:.3f} | {fmt(k['auc'])} | {h['accuracy']:.3f} | "
                      f"{h['kappa']:.3f} | {fmt(h['veto_recall'])} | {fmt(h['veto_precision'])} | "
                      f"{run['rows']['pairs']}/{run['rows']['points']} | {run['wall_seconds']} s |")
